@@ -1,0 +1,1 @@
+"""adcore's own plugin (``core``): registered through the same hooks as any third party."""

@@ -1,0 +1,78 @@
+"""The ``core`` plugin: built-in detectors, stores, monitors and stream endpoints.
+
+Everything is registered lazily by ``"module:attr"`` reference, exactly as an external
+plugin wrapping a heavy library would, so listing algorithms imports nothing but this file.
+"""
+
+from __future__ import annotations
+
+from adcore.hookspecs import Register, hookimpl
+
+_DETECTORS = "adcore.builtin.detectors"
+
+
+@hookimpl
+def register_detectors(register: Register) -> None:
+    register(
+        "hbos",
+        f"{_DETECTORS}:HBOS",
+        summary="Histogram-based outlier score: sum of per-feature log inverse bin heights (fast, numpy)",
+        params=f"{_DETECTORS}:HBOSParams",
+        tags=("proximity-free", "fast"),
+    )
+    register(
+        "mad",
+        f"{_DETECTORS}:RobustZScore",
+        summary="Robust z-score: |x - median| / (1.4826 MAD) per feature, aggregated over features",
+        params=f"{_DETECTORS}:RobustZScoreParams",
+        tags=("statistical", "fast"),
+    )
+    register(
+        "mahalanobis",
+        f"{_DETECTORS}:Mahalanobis",
+        summary="Mahalanobis distance to the training mean under a (shrunk) covariance",
+        params=f"{_DETECTORS}:MahalanobisParams",
+        tags=("statistical", "linear"),
+    )
+
+
+@hookimpl
+def register_storage(register: Register) -> None:
+    register(
+        "file",
+        "adcore.stores.sqlite:open_store",
+        summary="Embedded model store: SQLite index + artifact files in a directory (file://DIR or a path)",
+    )
+    for scheme in ("postgresql", "postgres"):
+        register(
+            scheme,
+            "adcore.stores.postgres:open_store",
+            summary="PostgreSQL index + S3 artifacts: postgresql://USER@HOST/DB?artifacts=s3://BUCKET/PREFIX",
+            needs=["psycopg", "boto3"],
+            extra="postgres",
+        )
+
+
+@hookimpl
+def register_monitors(register: Register) -> None:
+    register(
+        "log",
+        "adcore.builtin.monitors:LogMonitor",
+        summary="Writes each event as one JSON line to the 'adcore.events' logger (stderr by default)",
+    )
+
+
+@hookimpl
+def register_messaging(register: Register) -> None:
+    register(
+        "stdio",
+        "adcore.builtin.messaging:open_stdio",
+        kind="source+sink",
+        summary="JSON lines on stdin (source) and stdout (sink); the default stream endpoints",
+    )
+    register(
+        "file",
+        "adcore.builtin.messaging:open_file",
+        kind="source+sink",
+        summary="JSON lines in a local file: file://path (source reads, sink appends)",
+    )

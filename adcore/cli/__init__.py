@@ -1,0 +1,1 @@
+"""The ``adcore`` command line: thin Typer commands over the services."""

@@ -1,0 +1,67 @@
+"""Entry point: runs the app and maps errors to exit codes in exactly one place.
+
+0 = ok; 2 = bad usage or bad input (one line on stderr, no traceback); 1 = a bug or an
+unexpected failure (one line; ``ADCORE_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    return code
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this in-process)."""
+    import typer
+
+    from adcore.errors import AdcoreError
+
+    try:  # typer >= 0.22 vendors click; older versions use click itself
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click.exceptions import ClickException
+
+    try:
+        from adcore.cli.app import build_app
+
+        app = build_app()
+        command = typer.main.get_command(app)
+        result = command.main(args=argv, prog_name="adcore", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except AdcoreError as exc:
+        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 2)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return _fail("aborted", 130)
+    except ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 2  # typer has already printed the help
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        return _fail(exc.format_message().replace("\n", " ") + hint, 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (| head); not an error worth a message
+        return 0
+    except Exception as exc:
+        if os.environ.get("ADCORE_DEBUG"):
+            raise
+        return _fail(
+            f"unexpected {type(exc).__name__}: {exc} (this is a bug; ADCORE_DEBUG=1 shows the traceback)", 1
+        )
+
+
+def main() -> None:
+    sys.exit(run_cli(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Turning scores into labels: the threshold methods behind ``--threshold``.
+
+A threshold is learned from the training scores, like PyOD's ``threshold_``, so new data
+is labelled against what was normal at fit time. ``contamination`` is PyOD's rule
+(the ``1 - contamination`` quantile, labels are ``score > threshold``); the automatic
+methods need no guess of the anomaly share:
+
+- ``mad[:k]``: median + k * 1.4826 * MAD (default k = 3), robust to the anomalies themselves;
+- ``iqr[:k]``: Q3 + k * IQR (Tukey's fence, default k = 1.5);
+- ``zscore[:k]``: mean + k * std (default k = 3);
+- ``fixed:VALUE``: a score threshold chosen by the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adcore.errors import ParameterError
+
+THRESHOLD_METHODS = ("contamination", "mad", "iqr", "zscore", "fixed")
+_DEFAULT_K = {"mad": 3.0, "iqr": 1.5, "zscore": 3.0}
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    method: str
+    value: float | None = None
+
+    def __str__(self) -> str:
+        return self.method if self.value is None else f"{self.method}:{self.value:g}"
+
+
+def parse_threshold(spec: str) -> ThresholdSpec:
+    """Parse ``"mad"``, ``"mad:2.5"``, ``"fixed:1.7"``; a bad spec names the choices."""
+    method, _, arg = str(spec).strip().lower().partition(":")
+    if method not in THRESHOLD_METHODS:
+        raise ParameterError(
+            f"unknown threshold method {spec!r}; choose one of: contamination, mad[:k], iqr[:k], "
+            "zscore[:k], fixed:VALUE"
+        )
+    if method == "contamination":
+        if arg:
+            raise ParameterError("threshold 'contamination' takes no value; set --contamination instead")
+        return ThresholdSpec(method)
+    if not arg:
+        if method == "fixed":
+            raise ParameterError("threshold 'fixed' needs a value, e.g. fixed:0.8")
+        return ThresholdSpec(method, _DEFAULT_K[method])
+    try:
+        value = float(arg)
+    except ValueError:
+        raise ParameterError(f"threshold {spec!r}: {arg!r} is not a number") from None
+    if not np.isfinite(value) or (method != "fixed" and value <= 0):
+        raise ParameterError(f"threshold {spec!r}: the multiplier must be a positive number")
+    return ThresholdSpec(method, value)
+
+
+def check_contamination(contamination: float) -> float:
+    """PyOD's range: the share of anomalies is in (0, 0.5]."""
+    try:
+        value = float(contamination)
+    except (TypeError, ValueError):
+        raise ParameterError(f"contamination must be a number in (0, 0.5], got {contamination!r}") from None
+    if not 0.0 < value <= 0.5:
+        raise ParameterError(f"contamination must be in (0, 0.5], got {contamination!r}")
+    return value
+
+
+def compute_threshold(scores: np.ndarray, method: str | ThresholdSpec, contamination: float) -> float:
+    """The score above which a sample is labelled anomalous."""
+    spec = method if isinstance(method, ThresholdSpec) else parse_threshold(method)
+    scores = np.asarray(scores, dtype=np.float64)
+    if spec.method == "contamination":
+        return float(np.percentile(scores, 100.0 * (1.0 - check_contamination(contamination))))
+    if spec.method == "fixed":
+        return float(spec.value)  # type: ignore[arg-type]
+    k = float(spec.value)  # type: ignore[arg-type]
+    if spec.method == "mad":
+        median = float(np.median(scores))
+        mad = 1.4826 * float(np.median(np.abs(scores - median)))
+        return median + k * mad
+    if spec.method == "iqr":
+        q1, q3 = np.percentile(scores, [25.0, 75.0])
+        return float(q3 + k * (q3 - q1))
+    return float(scores.mean() + k * scores.std())

@@ -1,0 +1,249 @@
+"""The CLI as a user meets it: exit codes, one-line errors, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adcore.cli.main import run_cli
+
+
+def cli(capfd, *args: str) -> tuple[int, str, str]:
+    code = run_cli(list(args))
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_version(capfd):
+    import adcore
+
+    code, out, _ = cli(capfd, "--version")
+    assert code == 0 and out.strip() == f"adcore {adcore.__version__}"
+
+
+def test_run_writes_one_row_per_input_row(capfd, csv_file, tmp_path):
+    out_path = tmp_path / "scores.csv"
+    code, _out, err = cli(
+        capfd, "run", "--algo", "core:hbos", "--input", str(csv_file), "--output", str(out_path)
+    )
+    assert code == 0, err
+    lines = out_path.read_text().splitlines()
+    assert lines[0] == "score,label" and len(lines) == 201
+    assert "20 of 200 rows anomalous" in err
+
+
+def test_run_json_summary(capfd, csv_file):
+    code, out, err = cli(
+        capfd, "run", "-a", "mad", "-i", str(csv_file), "--json", "--contamination", "0.05", "--seed", "1"
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["algorithm"] == "core:mad" and summary["n_samples"] == 200 and summary["n_anomalies"] == 10
+    assert {a["index"] for a in summary["top_anomalies"][:5]} == {0, 1, 2, 3, 4}
+
+
+def test_run_params_are_typed_by_schema(capfd, csv_file):
+    code, out, err = cli(
+        capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "--param", "n_bins=4", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["params"]["n_bins"] == 4
+
+
+def test_threshold_methods_from_cli(capfd, csv_file):
+    code, out, err = cli(
+        capfd, "run", "-a", "core:mad", "-i", str(csv_file), "--threshold", "mad:3", "--json"
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["metadata"]["threshold_method"] == "mad:3"
+    assert 5 <= summary["n_anomalies"] < 20
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--algo", "hbso"], ["unknown algorithm 'hbso'", "did you mean"]),
+        (["--contamination", "0.7"], ["contamination must be in (0, 0.5]"]),
+        (["--contamination", "0"], ["contamination must be in (0, 0.5]"]),
+        (["--param", "nbins=3"], ["has no parameter 'nbins'", "n_bins"]),
+        (["--param", "n_bins=many"], ["n_bins"]),
+        (["--param", "n_bins"], ["KEY=VALUE"]),
+        (["--threshold", "median"], ["unknown threshold method"]),
+        (["--nan", "zero"], ["zero"]),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(capfd, csv_file, args, needles):
+    base = ["run", "--algo", "core:hbos", "--input", str(csv_file)]
+    if args[0] == "--algo":
+        base = ["run", "--input", str(csv_file)]
+    code, _, err = cli(capfd, *base, *args)
+    assert_one_line_error(code, err, *needles)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needles"),
+    [
+        ("missing.csv", None, ["missing.csv", "file not found"]),
+        ("empty.csv", "", ["empty.csv", "empty"]),
+        ("header.csv", "a,b\n", ["header.csv"]),
+        ("one.csv", "a,b\n1,2\n", ["one.csv", "at least 2 rows"]),
+        ("text.csv", "a,b\n1,2\n3,oops\n4,5\n", ["text.csv", "line 3", "'b'"]),
+        ("ragged.csv", "a,b\n1,2\n3\n4,5\n", ["ragged.csv", "line 3"]),
+        ("inf.csv", "a,b\n1,2\n3,inf\n4,5\n", ["inf.csv", "line 3"]),
+        ("nan.csv", "a,b\n1,2\n3,\n4,5\n", ["nan.csv", "line 3", "--nan"]),
+        ("data.xlsx", "a,b\n1,2\n", ["data.xlsx"]),
+    ],
+)
+def test_bad_input_files_exit_2(capfd, tmp_path, name, content, needles):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    code, _, err = cli(capfd, "run", "--algo", "core:hbos", "--input", str(path))
+    assert_one_line_error(code, err, *needles)
+
+
+def test_unwritable_output_is_refused_before_any_work(capfd, csv_file, tmp_path):
+    code, _, err = cli(
+        capfd, "run", "-a", "hbos", "-i", str(csv_file), "-o", str(tmp_path / "no" / "such" / "dir" / "s.csv")
+    )
+    assert_one_line_error(code, err, "s.csv")
+    code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(csv_file), "-o", str(tmp_path / "s.unknownext"))
+    assert_one_line_error(code, err, "s.unknownext")
+    code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(csv_file), "-o", str(tmp_path))
+    assert_one_line_error(code, err)
+
+
+def test_nan_policies_keep_rows_aligned(capfd, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    lines = ["a,b"] + [f"{x:.5f},{y:.5f}" for x, y in X]
+    lines[10] = "1.0,"  # data row 9 has a missing value
+    src = write(tmp_path / "gaps.csv", "\n".join(lines) + "\n")
+    for policy in ("drop", "median"):
+        out_path = tmp_path / f"{policy}.csv"
+        code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(src), "-o", str(out_path), "--nan", policy)
+        assert code == 0, err
+        rows = out_path.read_text().splitlines()
+        assert len(rows) == 51
+        score, label = rows[10].split(",")
+        if policy == "drop":
+            assert score in ("", "nan", "NaN") and label == "-1"
+        else:
+            assert float(score) > 0 and label in ("0", "1")
+
+
+def test_columns_select_features_and_pass_the_rest_through(capfd, tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["id,a,b,city"] + [f"r{i},{rng.normal():.4f},{rng.normal():.4f},X" for i in range(30)]
+    src = write(tmp_path / "mixed.csv", "\n".join(rows) + "\n")
+    code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(src))
+    assert_one_line_error(code, err, "'id'", "--columns")
+    out_path = tmp_path / "out.csv"
+    code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(src), "--columns", "a,b", "-o", str(out_path))
+    assert code == 0, err
+    out = out_path.read_text().splitlines()
+    assert out[0] == "id,city,score,label" and out[1].startswith("r0,X,")
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet", "jsonl", "json", "npy"])
+def test_every_output_format_round_trips(capfd, csv_file, tmp_path, ext):
+    out_path = tmp_path / f"scores.{ext}"
+    code, _out, err = cli(capfd, "run", "-a", "hbos", "-i", str(csv_file), "-o", str(out_path), "--json")
+    assert code == 0, err
+    expected_labels = None
+    if ext == "csv":
+        data = np.genfromtxt(out_path, delimiter=",", names=True)
+        scores, labels = data["score"], data["label"]
+    elif ext == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(out_path)
+        scores, labels = np.asarray(table["score"]), np.asarray(table["label"])
+    elif ext == "jsonl":
+        records = [json.loads(line) for line in out_path.read_text().splitlines()]
+        scores = np.array([r["score"] for r in records])
+        labels = np.array([r["label"] for r in records])
+    elif ext == "json":
+        records = json.loads(out_path.read_text())
+        scores = np.array([r["score"] for r in records])
+        labels = np.array([r["label"] for r in records])
+    else:
+        arr = np.load(out_path)
+        scores, labels = arr["score"], arr["label"]
+    assert scores.shape == (200,) and labels.shape == (200,)
+    import adcore
+    from adcore.data import read_dataset
+
+    expected = adcore.detect(read_dataset(csv_file), algo="core:hbos")
+    np.testing.assert_allclose(scores, expected.scores, rtol=1e-12 if ext != "csv" else 1e-9)
+    expected_labels = expected.labels
+    np.testing.assert_array_equal(labels, expected_labels)
+
+
+@pytest.mark.parametrize("ext", ["npy", "npz", "json", "jsonl", "parquet", "tsv"])
+def test_every_input_format(capfd, tmp_path, ext):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3))
+    path = tmp_path / f"in.{ext}"
+    if ext == "npy":
+        np.save(path, X)
+    elif ext == "npz":
+        np.savez(path, X=X, y=np.zeros(40))
+    elif ext == "json":
+        path.write_text(json.dumps([dict(zip("abc", map(float, row), strict=True)) for row in X]))
+    elif ext == "jsonl":
+        path.write_text("\n".join(json.dumps(list(map(float, row))) for row in X) + "\n")
+    elif ext == "tsv":
+        path.write_text("a\tb\tc\n" + "\n".join("\t".join(repr(float(v)) for v in row) for row in X) + "\n")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2]}), path)
+    code, out, err = cli(capfd, "run", "-a", "mahalanobis", "-i", str(path), "--json")
+    assert code == 0, err
+    import adcore
+
+    assert json.loads(out)["score_max"] == pytest.approx(
+        adcore.detect(X, algo="core:mahalanobis").scores.max()
+    )
+
+
+def test_algos_and_plugins_commands(capfd):
+    code, out, _ = cli(capfd, "algos", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {"name", "plugin", "summary"} <= set(rows[0])
+    assert "core:hbos" in {r["name"] for r in rows}
+    code, out, _ = cli(capfd, "algos", "show", "core:hbos", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["schema"]["properties"]["n_bins"]["default"] == 10
+    code, out, _ = cli(capfd, "algos", "show", "core:hbos")
+    assert code == 0 and "n_bins" in out and "Equal-width bins" in out
+    code, out, _ = cli(capfd, "plugins", "--json")
+    assert code == 0 and any(p["name"] == "core" and p["ok"] for p in json.loads(out))
+    code, _, err = cli(capfd, "algos", "show", "nope")
+    assert_one_line_error(code, err, "unknown algorithm 'nope'")
+
+
+def test_missing_required_option_is_usage_error(capfd):
+    code, _, err = cli(capfd, "run", "--algo", "hbos")
+    assert_one_line_error(code, err, "--input")
