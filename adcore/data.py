@@ -880,6 +880,14 @@ def _json_loads(raw: bytes, path: str, line: int | None) -> Any:
         raise DataError("invalid JSON: nested too deeply", path=path, line=line) from None
 
 
+def _fits_float(v: int) -> bool:
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
 def _json_kind(v: Any) -> str:
     if isinstance(v, bool):
         return f"{'true' if v else 'false'} is a boolean, not a number (write 0 or 1)"
@@ -956,8 +964,7 @@ class _RecordLayout:
         if X is None:
             for i, row in enumerate(rows):
                 for t, v in enumerate(row):
-                    ok = type(v) in _JSON_NUMBER_TYPES and not (type(v) is int and abs(v) > 2**1023 * 2)
-                    if not ok:
+                    if type(v) not in _JSON_NUMBER_TYPES or (type(v) is int and not _fits_float(v)):
                         name = self.names[t]
                         raise DataError(f"{_json_kind(v)}; {_feature_hint(self.columns, name)}",
                                         path=path, column=name, **where(i))

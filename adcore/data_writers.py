@@ -114,7 +114,8 @@ class ScoreWriter:
 
     def __del__(self) -> None:  # never publish an output nobody closed; just clean up
         if getattr(self, "_state", None) == "open":
-            self.abort()
+            with contextlib.suppress(Exception):
+                self.abort()
 
     def write(
         self,
@@ -297,24 +298,39 @@ class _JsonOut(_Out):
 
     count = 0
 
-    def _dumps(self) -> Any:
+    @staticmethod
+    def _dumps() -> Any:
         try:
             import orjson
         except ImportError:
-            return lambda row: json.dumps(row, ensure_ascii=False, default=_json_default).encode("utf-8")
+            return lambda obj: json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                                          default=_json_default).encode("utf-8")
         opt = orjson.OPT_SERIALIZE_NUMPY
-        return lambda row: orjson.dumps(row, default=_json_default, option=opt)
+        return lambda obj: orjson.dumps(obj, default=_json_default, option=opt)
+
+    def _lines(self, rows: list[dict]) -> list[bytes] | bytes:
+        """The rows as JSON objects, one per line (without the final newline).
+
+        One dumps() call for the whole batch is an order of magnitude faster than one per row.
+        The records all have the same flat keys, so each boundary between two objects is exactly
+        one "},{"; when the count says no value contains that text, it is safe to split there.
+        """
+        dumps = self._dumps()
+        whole = dumps(rows)[1:-1]
+        if whole.count(b"},{") == len(rows) - 1:
+            return whole.replace(b"},{", b"}\n{")
+        return b"\n".join(dumps(r) for r in rows)
 
     def write(self, f: Any, b: _Batch) -> None:
-        dumps = self._dumps()
         cols = [_json_column(v) for v in b.values]
-        rows = [dumps(dict(zip(b.names, vals, strict=True))) for vals in zip(*cols, strict=True)]
+        rows = [dict(zip(b.names, vals, strict=True)) for vals in zip(*cols, strict=True)]
         if not rows:
             return
+        body = self._lines(rows)
         if self.fmt == "jsonl":
-            f.write(b"\n".join(rows) + b"\n")
+            f.write(body + b"\n")
         else:
-            f.write((b"[\n" if self.count == 0 else b",\n") + b",\n".join(rows))
+            f.write((b"[\n" if self.count == 0 else b",\n") + body.replace(b"}\n{", b"},\n{"))
         self.count += len(rows)
 
     def finish(self, f: Any) -> None:

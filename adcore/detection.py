@@ -39,10 +39,14 @@ def library_versions(detector: Detector | None = None) -> dict[str, str | None]:
     return versions
 
 
-def fit_detect(detector: Detector, dataset: Dataset) -> DetectionResult:
-    """Fit ``detector`` on ``dataset`` and return scores and labels of its rows."""
+def fit_detect(detector: Detector, dataset: Dataset, *, y: Any = None) -> DetectionResult:
+    """Fit ``detector`` on ``dataset`` and return scores and labels of its rows.
+
+    ``y`` (optional, 1 / 0 / -1 unknown) reaches detectors that learn from labels,
+    such as a stacking ensemble.
+    """
     started = time.perf_counter()
-    detector.fit(dataset.X)
+    detector.fit(dataset.X, y)
     fit_seconds = time.perf_counter() - started
     metadata: dict[str, Any] = {
         "fit_seconds": round(fit_seconds, 6),
@@ -54,6 +58,9 @@ def fit_detect(detector: Detector, dataset: Dataset) -> DetectionResult:
         "random_state": detector.random_state,
         "versions": library_versions(detector),
     }
+    report = getattr(detector.estimator_, "report", None)
+    if callable(report):
+        metadata["ensemble"] = report()
     return DetectionResult(
         algorithm=detector.algorithm_name,
         params={k: v for k, v in detector.get_params().items() if k not in ("algorithm",)},

@@ -268,7 +268,15 @@ def confidence_from_scores(scores: np.ndarray, sorted_train: np.ndarray, thresho
 
 
 def create_detector(algorithm: str | Callable[..., Any], **params: Any) -> Detector:
-    """Build a :class:`Detector` and validate its parameters now (errors before any data)."""
+    """Build a :class:`Detector` and validate its parameters now (errors before any data).
+
+    ``"a,b,c"`` is shorthand for the ``core:ensemble`` detector with those members.
+    """
+    if isinstance(algorithm, str) and "," in algorithm:
+        from adcore.ensemble import parse_members
+
+        params["members"] = parse_members(algorithm)
+        algorithm = "core:ensemble"
     detector = Detector(algorithm, **params)
     detector.validated_params()
     return detector

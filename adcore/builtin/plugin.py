@@ -34,6 +34,13 @@ def register_detectors(register: Register) -> None:
         params=f"{_DETECTORS}:MahalanobisParams",
         tags=("statistical", "linear"),
     )
+    register(
+        "ensemble",
+        "adcore.ensemble:Ensemble",
+        summary="Several detectors fitted in parallel, scores normalised and combined (--algo a,b,c)",
+        params="adcore.ensemble:EnsembleParams",
+        tags=("ensemble",),
+    )
 
 
 @hookimpl

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("summary")
         for row in rows:
             star = "*" if row["default_for_bare_name"] else " "
-            note = f" [yellow](needs {', '.join(row['needs'])})[/]" if row["needs"] else ""
+            note = f" [yellow](needs {', '.join(row['missing'])})[/]" if row["missing"] else ""
             table.add_row(f"{row['name']}{star}", row["plugin"], row["summary"] + note)
         stdout_console().print(table)
 
@@ -59,8 +59,8 @@ def register(app: typer.Typer) -> None:
 
         console = stdout_console()
         console.print(f"[bold cyan]{info['name']}[/]  ({info['plugin']})\n{info['summary']}")
-        if info["needs"]:
-            console.print(f"[yellow]needs: {', '.join(info['needs'])}[/]")
+        if info["missing"]:
+            console.print(f"[yellow]needs (not installed): {', '.join(info['missing'])}[/]")
         table = Table(title="parameters (--param KEY=VALUE)", title_justify="left")
         for column in ("name", "type", "default", "description"):
             table.add_column(column, overflow="fold")

@@ -10,6 +10,7 @@ BUILTIN_COMMAND_MODULES = (
     "adcore.cli.algos",
     "adcore.cli.plugins_cmd",
     "adcore.cli.run",
+    "adcore.cli.bench",
 )
 
 

@@ -42,3 +42,70 @@ def split_columns(columns: str | None) -> list[str] | None:
 
 def header_flag(no_header: bool) -> bool | None:
     return False if no_header else None
+
+
+COMBINE = typer.Option(
+    None,
+    "--combine",
+    help="Ensembles: consensus (default), average, max, median, aom, moa, weighted, vote, stack.",
+)
+NORMALIZE = typer.Option(None, "--normalize", help="Ensembles: rank (default), zscore, minmax, unify, none.")
+JOBS = typer.Option(-1, "--jobs", "-j", help="Ensembles: members fitted in parallel; -1 = one per core.")
+LABELS = typer.Option(
+    None,
+    "--labels",
+    help="Ensembles: a column of known labels (1 anomaly, 0 normal, empty/-1 unknown) for stacking; "
+    "it is never used as a feature.",
+)
+
+
+def read_input(
+    path: str, columns: str | None, no_header: bool, nan_policy: str, labels: str | None = None
+) -> tuple[object, object]:
+    """Read the features (and, with ``labels``, the label column kept out of them)."""
+    import numpy as np
+
+    from adcore.data import read_dataset
+    from adcore.errors import DataError
+
+    selected = split_columns(columns)
+    if labels and selected is None:
+        selected = [c for c in peek_columns(path, no_header) if c != labels]
+    dataset = read_dataset(
+        path, columns=selected, header=header_flag(no_header), nan_policy=nan_policy, min_rows=2
+    )
+    if not labels:
+        return dataset, None
+    if labels not in dataset.passthrough:
+        raise DataError(
+            f"no label column {labels!r} (columns: {', '.join(dataset.passthrough) or 'none'})", path=path
+        )
+    raw = dataset.passthrough[labels]
+    y = np.full(len(raw), -1.0)
+    for i, value in enumerate(raw):
+        text = str(value).strip() if value is not None else ""
+        if text in ("", "-1", "nan", "NaN", "None", "null"):
+            continue
+        try:
+            y[i] = float(text)
+        except ValueError:
+            raise DataError(f"label {text!r} is not 1, 0 or empty", path=path, row=i, column=labels) from None
+    if dataset.kept_rows is not None:
+        y = y[dataset.kept_rows]
+    return dataset, y
+
+
+def peek_columns(path: str, no_header: bool) -> list[str]:
+    """Column names of a file without parsing its rows (CSV/TSV header line, else a full read)."""
+    import csv
+    from pathlib import Path
+
+    from adcore.data import format_from_path, read_dataset
+
+    fmt = format_from_path(path)
+    if fmt in ("csv", "tsv") and not no_header and Path(path).is_file():
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            first = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
+        return [c.strip() for c in first]
+    dataset = read_dataset(path, header=header_flag(no_header), nan_policy="median")
+    return list(dataset.feature_names) + list(dataset.passthrough)

@@ -11,17 +11,60 @@ from adcore.cli.console import print_json, stderr_console
 
 
 def build_detector(
-    algo: str, params: list[str] | None, contamination: float, threshold: str, seed: int | None
+    algo: str,
+    params: list[str] | None,
+    contamination: float,
+    threshold: str,
+    seed: int | None,
+    ensemble: dict[str, Any] | None = None,
 ) -> Any:
-    """Parse ``--param`` against the algorithm's schema and validate everything up front."""
+    """Parse ``--param`` against the algorithm's schema and validate everything up front.
+
+    ``algo`` may list several detectors (``iforest,ecod``): an ensemble, configured by
+    ``ensemble`` (normalize, combine, jobs) and ``--param MEMBER.KEY=VALUE``.
+    """
     from adcore.detector import Detector, create_detector
+    from adcore.ensemble import parse_members
+    from adcore.errors import ParameterError
     from adcore.params import parse_key_values
 
-    model = Detector(algo).params_model()
-    values = parse_key_values(list(params or []), model)
+    members = parse_members(algo)
+    ensemble = {k: v for k, v in (ensemble or {}).items() if v is not None}
+    if members is None:
+        if set(ensemble) - {"jobs"}:
+            raise ParameterError("--combine, --normalize and --labels apply to ensembles: --algo a,b,c")
+        values = parse_key_values(list(params or []), Detector(algo).params_model())
+    else:
+        values = ensemble_values(members, list(params or []), ensemble)
+        if values.get("combine") == "vote" and threshold == "contamination":
+            threshold = "fixed:0.5"  # a majority of the members' labels
     return create_detector(
         algo, contamination=contamination, threshold=threshold, random_state=seed, **values
     )
+
+
+def ensemble_values(members: list[str], params: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """Ensemble options plus ``--param MEMBER.KEY=VALUE`` routed to that member."""
+    from adcore.detector import Detector
+    from adcore.params import parse_key_values
+    from adcore.plugins import get_host
+
+    values: dict[str, Any] = dict(options)
+    member_params: dict[str, dict[str, Any]] = {}
+    aliases = {name: name for name in members}
+    for name in members:  # MEMBER may be written as given or qualified: hbos / core:hbos
+        aliases.setdefault(get_host().resolve("detector", name).qualified_name, name)
+    for pair in params:
+        prefix, dot, _ = pair.partition("=")[0].rpartition(".")
+        if not dot or prefix not in aliases:
+            values.update(parse_key_values([pair]))
+            continue
+        member = aliases[prefix]
+        model = Detector(member).params_model()
+        member_params.setdefault(member, {}).update(parse_key_values([pair[len(prefix) + 1 :]], model))
+    if member_params:
+        values["member_params"] = member_params
+    return values
 
 
 def print_summary(result: Any, output: str | None, *, top: int = 5) -> None:
@@ -34,6 +77,14 @@ def print_summary(result: Any, output: str | None, *, top: int = 5) -> None:
         f"[bold]{result.algorithm}[/]: {result.n_anomalies} of {result.n_samples} rows anomalous "
         f"({share:.1%}), threshold {result.threshold:.6g}, fit {result.metadata.get('fit_seconds', 0):.3f}s"
     )
+    ensemble = result.metadata.get("ensemble")
+    if ensemble:
+        weights = ensemble.get("weights") or [None] * len(ensemble["members"])
+        parts = [
+            f"{m} ({w:.2f})" if w is not None else m
+            for m, w in zip(ensemble["members"], weights, strict=True)
+        ]
+        console.print(f"ensemble {ensemble['combine']} of {', '.join(parts)}")
     anomalies = result.anomalies[:top]
     if anomalies:
         table = Table(title=f"top {len(anomalies)}", title_justify="left")
@@ -49,7 +100,9 @@ def print_summary(result: Any, output: str | None, *, top: int = 5) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
-        algo: str = typer.Option(..., "--algo", "-a", help="Detector name, e.g. core:hbos (adcore algos)."),
+        algo: str = typer.Option(
+            ..., "--algo", "-a", help="Detector name (adcore algos), or several for an ensemble: a,b,c."
+        ),
         input_path: str = options.INPUT,
         output: str = options.OUTPUT,
         contamination: float = options.CONTAMINATION,
@@ -60,28 +113,30 @@ def register(app: typer.Typer) -> None:
         no_header: bool = options.NO_HEADER,
         nan: options.NanPolicy = options.NAN,
         as_json: bool = options.JSON,
+        combine: str = options.COMBINE,
+        normalize: str = options.NORMALIZE,
+        jobs: int = options.JOBS,
+        labels: str = options.LABELS,
     ) -> None:
-        """Fit a detector on a file and score every row of it.
+        """Fit a detector (or an ensemble: --algo a,b,c) on a file and score every row of it.
 
         The output has one row per input row, in order, with 'score' (higher = more
         anomalous) and 'label' (1 = anomaly), after any pass-through columns.
         """
         import numpy as np
 
-        from adcore.data import check_output_path, read_dataset, write_scores
+        from adcore.data import check_output_path, write_scores
         from adcore.detection import fit_detect
+        from adcore.errors import ParameterError
 
         if output:
             check_output_path(output)
-        detector = build_detector(algo, param, contamination, threshold, seed)
-        dataset = read_dataset(
-            input_path,
-            columns=options.split_columns(columns),
-            header=options.header_flag(no_header),
-            nan_policy=nan.value,
-            min_rows=2,
-        )
-        result = fit_detect(detector, dataset)
+        if combine == "stack" and not labels:
+            raise ParameterError("--combine stack needs --labels COLUMN (a few rows labelled 1 or 0)")
+        ensemble = {"combine": "stack" if labels else combine, "normalize": normalize, "jobs": jobs}
+        detector = build_detector(algo, param, contamination, threshold, seed, ensemble)
+        dataset, y = options.read_input(input_path, columns, no_header, nan.value, labels)
+        result = fit_detect(detector, dataset, y=y)
         if output:
             write_scores(
                 output,

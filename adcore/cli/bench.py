@@ -1,0 +1,186 @@
+"""``adcore bench``: detectors (and their default ensemble) on labelled datasets, ADBench-style."""
+
+from __future__ import annotations
+
+import typer
+
+from adcore.cli.console import print_json, stdout_console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench_cmd(
+        algo: str = typer.Option(
+            ..., "--algo", "-a", help="Comma-separated detectors, e.g. iforest,ecod,knn."
+        ),
+        datasets: list[str] = typer.Option(
+            ..., "--datasets", "-d", help="A folder of .npz (X, y) / .csv files, or files (repeatable)."
+        ),
+        ensemble: bool = typer.Option(
+            False, "--ensemble", help="Also evaluate the default ensemble of --algo."
+        ),
+        output: str = typer.Option(None, "--output", "-o", help="Write every record: .json or .csv."),
+        plot: str = typer.Option(None, "--plot", help="Write a PNG chart of ROC-AUC (needs matplotlib)."),
+        label_column: str = typer.Option("label", "--label-column", help="Label column of CSV datasets."),
+        seed: int = typer.Option(0, "--seed", help="random_state for every detector that takes one."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+    ) -> None:
+        """Fit and score on all rows; report ROC-AUC, average precision, time and peak memory."""
+        from pathlib import Path
+
+        from adcore.bench import find_datasets, run_benchmark, summarise
+        from adcore.data import check_output_path
+        from adcore.detector import create_detector
+        from adcore.errors import DataError, ParameterError
+
+        names = [n.strip() for n in algo.split(",") if n.strip()]
+        if not names:
+            raise ParameterError("--algo needs at least one detector")
+        for name in names:
+            create_detector(name)  # unknown names fail now, not after an hour of benchmarking
+        if ensemble and len(names) < 2:
+            raise ParameterError("--ensemble needs at least two detectors in --algo")
+        if output:
+            suffix = Path(output).suffix.lower()
+            if suffix not in (".json", ".csv"):
+                raise DataError("bench output must end in .json or .csv", path=output)
+            check_output_path(output, "json" if suffix == ".json" else "csv")
+        if plot:
+            _check_matplotlib()
+            if Path(plot).suffix.lower() != ".png":
+                raise DataError("the plot is written as PNG: use a .png path", path=plot)
+        paths = find_datasets(datasets)
+        records = _run_with_progress(names, paths, ensemble, seed, label_column, run_benchmark)
+        summary = summarise(records)
+        if output:
+            _write_records(output, records)
+        if plot:
+            _plot(plot, records)
+        if as_json:
+            print_json({"summary": summary, "records": [r.__dict__ for r in records]})
+        else:
+            _print_tables(records, summary)
+
+    def _check_matplotlib() -> None:
+        from adcore.errors import MissingDependencyError
+
+        try:
+            import matplotlib  # noqa: F401
+        except ModuleNotFoundError:
+            raise MissingDependencyError("--plot needs matplotlib: pip install 'adcore[plot]'") from None
+
+
+def _run_with_progress(names, paths, ensemble, seed, label_column, run_benchmark):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from adcore.cli.console import stderr_console
+
+    total = len(paths) * len(names)
+    records = []
+    console = stderr_console()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("benchmark", total=total)
+
+        def on_progress(label: str) -> None:
+            progress.update(task, description=label)
+
+        for record in run_benchmark(
+            names, paths, ensemble=ensemble, seed=seed, label_column=label_column, on_progress=on_progress
+        ):
+            records.append(record)
+            if not record.detector.startswith("ensemble("):
+                progress.advance(task)
+    return records
+
+
+def _write_records(path: str, records: list) -> None:
+    import csv
+    import json
+    import os
+    import tempfile
+
+    rows = [dict(r.__dict__) for r in records]
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as handle:
+        if path.lower().endswith(".json"):
+            json.dump(rows, handle, indent=2)
+        else:
+            fields = [k for k in rows[0] if k != "extra"] if rows else []
+            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _plot(path: str, records: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    datasets = list(dict.fromkeys(r.dataset for r in records))
+    detectors = list(dict.fromkeys(r.detector for r in records))
+    grid = np.full((len(detectors), len(datasets)), np.nan)
+    for r in records:
+        if r.roc_auc is not None:
+            grid[detectors.index(r.detector), datasets.index(r.dataset)] = r.roc_auc
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(datasets) + 3), 0.45 * len(detectors) + 2))
+    image = ax.imshow(grid, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(datasets)), datasets, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(detectors)), detectors, fontsize=8)
+    for i in range(len(detectors)):
+        for j in range(len(datasets)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
+    fig.colorbar(image, ax=ax, label="ROC-AUC")
+    ax.set_title("ROC-AUC (ADBench protocol: fit and score on all rows)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _print_tables(records: list, summary: list) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    datasets = list(dict.fromkeys(r.dataset for r in records))
+    detectors = list(dict.fromkeys(r.detector for r in records))
+    cell = {(r.dataset, r.detector): r for r in records}
+    table = Table(title="ROC-AUC", title_justify="left")
+    table.add_column("dataset")
+    for name in detectors:
+        table.add_column(name, justify="right")
+    for ds in datasets:
+        row = [ds]
+        for name in detectors:
+            r = cell.get((ds, name))
+            row.append("-" if r is None else ("error" if r.error else f"{r.roc_auc:.4f}"))
+        table.add_row(*row)
+    console.print(table)
+    means = Table(title="summary", title_justify="left")
+    for column in ("detector", "datasets", "errors", "mean ROC-AUC", "mean AP", "fit s", "score s"):
+        means.add_column(column, justify="right" if column != "detector" else "left")
+    for s in summary:
+        means.add_row(
+            s["detector"],
+            str(s["datasets"]),
+            str(s["errors"]),
+            f"{s['mean_roc_auc']}",
+            f"{s['mean_average_precision']}",
+            f"{s['total_fit_seconds']}",
+            f"{s['total_score_seconds']}",
+        )
+    console.print(means)
+    for r in records:
+        if r.error:
+            console.print(f"[red]{r.dataset} · {r.detector}: {r.error}[/]")

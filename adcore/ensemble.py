@@ -1,0 +1,196 @@
+"""Ensembles: several detectors fitted in parallel, their scores normalised and combined.
+
+An ensemble is an ordinary detector (registered as ``core:ensemble``), so it is wrapped,
+stored, scored, explained and streamed like any other; ``--algo iforest,ecod,knn`` is
+shorthand for it. What to combine and how is ``adcore.combination``'s job; this module
+fits the members (in worker processes when ``jobs > 1``, because most detectors hold
+the GIL in Python loops) and keeps what scoring new rows needs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from adcore.combination import (
+    COMBINATIONS,
+    DEFAULT_COMBINATION,
+    DEFAULT_NORMALIZATION,
+    NORMALIZATIONS,
+    ScoreCombiner,
+    ScoreNormalizer,
+    Stacker,
+    vote,
+)
+from adcore.errors import ParameterError
+
+LABEL_COMBINATIONS = ("vote", "stack")
+
+
+class EnsembleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[str] = Field(..., min_length=2, description="Detector names to combine (at least two).")
+    normalize: Literal[NORMALIZATIONS] = Field(  # type: ignore[valid-type]
+        DEFAULT_NORMALIZATION,
+        description="How member scores are put on one scale: " + ", ".join(NORMALIZATIONS),
+    )
+    combine: Literal[COMBINATIONS + LABEL_COMBINATIONS] = Field(  # type: ignore[valid-type]
+        DEFAULT_COMBINATION,
+        description="How normalised scores become one: "
+        + ", ".join(COMBINATIONS + LABEL_COMBINATIONS)
+        + " (vote = majority of member labels; stack = meta-learner, needs labels)",
+    )
+    weights: list[float] | None = Field(None, description="One weight per member, for combine=weighted.")
+    n_buckets: int = Field(5, ge=1, description="Buckets for combine=aom/moa.")
+    jobs: int = Field(1, description="Members fitted in parallel processes; -1 = one per CPU core.")
+    member_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Parameters per member: {member name: {key: value}}."
+    )
+    contamination: float = Field(0.1, gt=0, le=0.5, description="Members' contamination (their labels).")
+    random_state: int | None = Field(None, description="Seed passed to every member that takes one.")
+
+
+def _fit_member(member: Any, X: np.ndarray) -> Any:
+    """Fit one member (module level, so worker processes can run it)."""
+    return member.fit(X)
+
+
+def effective_jobs(jobs: int, n_members: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = cores if jobs is None or jobs <= 0 else jobs
+    return max(1, min(wanted, n_members))
+
+
+class Ensemble:
+    """Combine the scores of several detectors into one (see :class:`EnsembleParams`).
+
+    Fitted attributes: ``members_`` (fitted adcore Detectors), ``normalizer_``,
+    ``combiner_`` (or ``stacker_``), ``decision_scores_`` (training scores of the
+    ensemble), ``member_scores_`` (training scores per member, for reports).
+    """
+
+    def __init__(
+        self,
+        members: list[str],
+        normalize: str = DEFAULT_NORMALIZATION,
+        combine: str = DEFAULT_COMBINATION,
+        weights: list[float] | None = None,
+        n_buckets: int = 5,
+        jobs: int = 1,
+        member_params: dict[str, dict[str, Any]] | None = None,
+        contamination: float = 0.1,
+        random_state: int | None = None,
+    ) -> None:
+        self.members = members
+        self.normalize = normalize
+        self.combine = combine
+        self.weights = weights
+        self.n_buckets = n_buckets
+        self.jobs = jobs
+        self.member_params = member_params
+        self.contamination = contamination
+        self.random_state = random_state
+
+    def _build_members(self) -> list[Any]:
+        from adcore.detector import Detector, create_detector
+
+        member_params = dict(self.member_params or {})
+        built = []
+        for name in self.members:
+            params = dict(member_params.pop(name, {}))
+            seed = self.random_state if self.random_state is not None else None
+            det = create_detector(name, contamination=self.contamination, random_state=seed, **params)
+            built.append(det)
+        if member_params:
+            raise ParameterError(
+                f"member_params names {', '.join(sorted(member_params))}, which are not members "
+                f"({', '.join(self.members)})"
+            )
+        names = [d.algorithm_name for d in built]
+        if len(set(names)) != len(names):
+            raise ParameterError(f"an ensemble's members must differ; got {', '.join(names)}")
+        assert all(isinstance(d, Detector) for d in built)
+        return built
+
+    def fit(self, X: np.ndarray, y: Any = None) -> Ensemble:
+        X = np.asarray(X, dtype=np.float64)
+        if self.combine == "stack" and y is None:
+            raise ParameterError("combine=stack needs labels: pass y (CLI: --labels COLUMN)")
+        members = self._build_members()
+        jobs = effective_jobs(self.jobs, len(members))
+        if jobs > 1:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            with ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context(method)
+            ) as pool:
+                members = list(pool.map(_fit_member, members, [X] * len(members)))
+        else:
+            members = [_fit_member(m, X) for m in members]
+        self.members_ = members
+        self.member_names_ = [m.algorithm_name for m in members]
+        train = np.column_stack([m.decision_scores_ for m in members])
+        self.member_scores_ = train
+        self.normalizer_ = ScoreNormalizer(self.normalize).fit(train)
+        normalised = self.normalizer_.transform(train)
+        if self.combine == "stack":
+            self.stacker_ = Stacker(random_state=self.random_state).fit(normalised, y)
+        elif self.combine != "vote":
+            self.combiner_ = ScoreCombiner(
+                self.combine, weights=self.weights, n_buckets=self.n_buckets, random_state=self.random_state
+            ).fit(normalised)
+        self.decision_scores_ = self._combine(normalised, np.column_stack([m.labels_ for m in members]))
+        return self
+
+    def _combine(self, normalised: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        if self.combine == "stack":
+            return self.stacker_.combine(normalised)
+        if self.combine == "vote":
+            # Vote share, with the mean normalised score breaking ties inside a vote count
+            # (scaled below one vote), so ranking metrics stay meaningful. Majority:
+            # --threshold fixed:0.5 (the CLI sets it for combine=vote).
+            assert labels is not None
+            share = labels.mean(axis=1)
+            rank = ScoreNormalizer("rank").fit(self.normalizer_.transform(self.member_scores_))
+            tie = rank.transform(normalised).mean(axis=1)
+            return share + tie / (labels.shape[1] + 1.0)
+        return self.combiner_.combine(normalised)
+
+    def member_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores of every member on ``X``, shape (n_rows, n_members)."""
+        return np.column_stack([m.decision_function(X) for m in self.members_])
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        raw = self.member_matrix(np.asarray(X, dtype=np.float64))
+        labels = None
+        if self.combine == "vote":
+            labels = np.column_stack([(raw[:, j] > m.threshold_) for j, m in enumerate(self.members_)])
+            labels = labels.astype(np.int64)
+        return self._combine(self.normalizer_.transform(raw), labels)
+
+    def majority(self, X: np.ndarray) -> np.ndarray:
+        """Majority vote of the members' own labels (what combine=vote thresholds to)."""
+        raw = self.member_matrix(np.asarray(X, dtype=np.float64))
+        labels = np.column_stack([(raw[:, j] > m.threshold_) for j, m in enumerate(self.members_)])
+        return vote(labels.astype(np.int64))
+
+    def report(self) -> dict[str, Any]:
+        """Member names and the weights the combination used (for summaries and docs)."""
+        weights = getattr(getattr(self, "combiner_", None), "weights_", None)
+        return {
+            "members": list(self.member_names_),
+            "normalize": self.normalize,
+            "combine": self.combine,
+            "weights": None if weights is None else [float(w) for w in weights],
+        }
+
+
+def parse_members(algo: str) -> list[str] | None:
+    """``"iforest,ecod"`` -> ``["iforest", "ecod"]``; a single name -> None."""
+    names = [n.strip() for n in algo.split(",") if n.strip()]
+    return names if len(names) > 1 or "," in algo else None

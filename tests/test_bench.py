@@ -1,0 +1,95 @@
+"""``adcore bench`` on two tiny labelled datasets: npz and csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from adcore.cli.main import run_cli
+from adcore.metrics import roc_auc
+
+
+@pytest.fixture
+def datasets(tmp_path):
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    X = rng.normal(size=(200, 3))
+    y = np.zeros(200, dtype=int)
+    X[:10] += 6
+    y[:10] = 1
+    np.savez(folder / "a_npz.npz", X=X, y=y)
+    X2 = rng.normal(size=(150, 2))
+    y2 = np.zeros(150, dtype=int)
+    X2[-5:] -= 7
+    y2[-5:] = 1
+    with open(folder / "b_csv.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["u", "v", "label"])
+        writer.writerows([[f"{a:.6f}", f"{b:.6f}", lab] for (a, b), lab in zip(X2, y2, strict=True)])
+    (folder / "notes.txt").write_text("ignored")
+    return folder, (X, y), (X2, y2)
+
+
+def test_bench_two_datasets_with_ensemble(capfd, tmp_path, datasets):
+    folder, (X, y), _ = datasets
+    out = tmp_path / "bench.json"
+    code = run_cli(["bench", "-a", "hbos,mad", "--ensemble", "-d", str(folder), "-o", str(out), "--json"])
+    stdout, err = capfd.readouterr()
+    assert code == 0, err
+    payload = json.loads(stdout)
+    records = json.loads(out.read_text())
+    assert [(r["dataset"], r["detector"]) for r in records] == [
+        ("a_npz", "core:hbos"),
+        ("a_npz", "core:mad"),
+        ("a_npz", "ensemble(hbos,mad)"),
+        ("b_csv", "core:hbos"),
+        ("b_csv", "core:mad"),
+        ("b_csv", "ensemble(hbos,mad)"),
+    ]
+    import adcore
+
+    expected = roc_auc(y, adcore.detect(X, algo="core:mad", seed=0).scores)
+    assert records[1]["roc_auc"] == pytest.approx(expected, abs=1e-6)
+    assert all(r["error"] is None and r["roc_auc"] > 0.9 for r in records)
+    assert all(r["fit_seconds"] is not None and r["peak_memory_mb"] is not None for r in records)
+    assert {s["detector"] for s in payload["summary"]} == {"core:hbos", "core:mad", "ensemble(hbos,mad)"}
+    assert len(records[2]["extra"]["weights"]) == 2
+
+
+def test_bench_csv_output_plot_and_tables(capfd, tmp_path, datasets):
+    pytest.importorskip("matplotlib")
+    folder, *_ = datasets
+    out, png = tmp_path / "bench.csv", tmp_path / "bench.png"
+    code = run_cli(["bench", "-a", "mahalanobis", "-d", str(folder), "-o", str(out), "--plot", str(png)])
+    stdout, err = capfd.readouterr()
+    assert code == 0, err
+    assert "ROC-AUC" in stdout and "summary" in stdout
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and rows[0]["detector"] == "core:mahalanobis"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["-a", "nope"], "unknown algorithm"),
+        (["-a", "hbos", "--ensemble"], "at least two"),
+        (["-a", "hbos", "-o", "x.txt"], ".json or .csv"),
+        (["-a", "hbos", "--plot", "x.jpg"], "PNG"),
+    ],
+)
+def test_bench_bad_usage(capfd, datasets, args, needle):
+    folder, *_ = datasets
+    code = run_cli(["bench", *args, "-d", str(folder)])
+    _, err = capfd.readouterr()
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_missing_folder(capfd, tmp_path):
+    code = run_cli(["bench", "-a", "hbos", "-d", str(tmp_path / "none")])
+    _, err = capfd.readouterr()
+    assert code == 2 and "no such file or folder" in err

@@ -1,0 +1,117 @@
+"""Ensembles are detectors: shorthand, parallel fits, voting, stacking, pickling, explanations."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import adcore
+from adcore.cli.main import run_cli
+from adcore.errors import ParameterError
+
+MEMBERS = "core:hbos,core:mad,core:mahalanobis"
+
+
+@pytest.fixture
+def planted():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(600, 4))
+    X[:12] += 5.0
+    return X
+
+
+def test_shorthand_builds_an_ensemble(planted):
+    det = adcore.create_detector(MEMBERS, contamination=0.02).fit(planted)
+    assert det.algorithm_name == "core:ensemble"
+    assert det.estimator_.member_names_ == ["core:hbos", "core:mad", "core:mahalanobis"]
+    assert set(np.argsort(-det.decision_scores_)[:12]) == set(range(12))
+    np.testing.assert_allclose(det.decision_function(planted), det.decision_scores_)
+    weights = det.estimator_.report()["weights"]
+    assert len(weights) == 3 and sum(weights) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("combine", ["average", "max", "median", "aom", "moa", "consensus"])
+def test_each_combination_scores_new_data_like_training(planted, combine):
+    det = adcore.create_detector(MEMBERS, combine=combine, normalize="zscore", random_state=0).fit(planted)
+    np.testing.assert_allclose(det.decision_function(planted), det.decision_scores_)
+    assert set(np.argsort(-det.decision_scores_)[:12]) == set(range(12))
+
+
+def test_parallel_fit_gives_the_same_scores(planted):
+    one = adcore.create_detector(MEMBERS, jobs=1).fit(planted)
+    two = adcore.create_detector(MEMBERS, jobs=2).fit(planted)
+    np.testing.assert_array_equal(one.decision_scores_, two.decision_scores_)
+
+
+def test_vote_is_majority_of_member_labels(planted):
+    det = adcore.create_detector(MEMBERS, combine="vote", threshold="fixed:0.5", contamination=0.02).fit(
+        planted
+    )
+    majority = det.estimator_.majority(planted)
+    np.testing.assert_array_equal(det.labels_, majority)
+    np.testing.assert_array_equal(det.predict(planted), majority)
+
+
+def test_stacking_learns_from_a_few_labels(planted):
+    y = np.full(600, -1.0)
+    y[[0, 1, 2]] = 1
+    y[100:130] = 0
+    det = adcore.create_detector(MEMBERS, combine="stack").fit(planted, y)
+    assert set(np.argsort(-det.decision_scores_)[:12]) == set(range(12))
+    with pytest.raises(ParameterError, match="needs labels"):
+        adcore.create_detector(MEMBERS, combine="stack").fit(planted)
+
+
+def test_ensemble_pickles_and_explains(planted):
+    det = adcore.create_detector(MEMBERS).fit(planted)
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.decision_function(planted[:50]), det.decision_function(planted[:50]))
+    from adcore.explain import explain
+
+    X = planted[100:105].copy()  # normal rows, made anomalous through one feature
+    X[:, 2] += 30
+    assert [next(iter(e)) for e in explain(det, X, top=1)] == ["x2"] * 5
+
+
+def test_member_params_and_bad_options(planted):
+    det = adcore.create_detector(MEMBERS, member_params={"core:hbos": {"n_bins": 7}}).fit(planted)
+    assert det.estimator_.members_[0].estimator_.n_bins == 7
+    with pytest.raises(ParameterError, match="not members"):
+        adcore.create_detector(MEMBERS, member_params={"core:nope": {}}).fit(planted)
+    with pytest.raises(ParameterError, match="must differ"):
+        adcore.create_detector("core:hbos,hbos").fit(planted)
+    with pytest.raises(ParameterError, match="combine"):
+        adcore.create_detector(MEMBERS, combine="best")
+
+
+def test_cli_ensemble_flags(capfd, tmp_path, planted):
+    path = tmp_path / "d.csv"
+    labels = np.full(600, "", dtype=object)
+    labels[:3] = "1"
+    labels[200:240] = "0"
+    rows = ["a,b,c,d,y"] + [
+        ",".join([*(f"{v:.5f}" for v in r), str(lab)]) for r, lab in zip(planted, labels, strict=True)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    code = run_cli(
+        ["run", "-a", "hbos,mad", "-i", str(path), "--columns", "a,b,c,d", "--json", "--combine", "max"]
+    )
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["metadata"]["ensemble"]["combine"] == "max"
+    code = run_cli(
+        ["run", "-a", "hbos,mad", "-i", str(path), "--labels", "y", "--json", "--param", "core:hbos.n_bins=5"]
+    )
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["metadata"]["ensemble"]["combine"] == "stack" and summary["metadata"]["n_features"] == 4
+    code = run_cli(["run", "-a", "hbos", "-i", str(path), "--columns", "a,b", "--combine", "max"])
+    _, err = capfd.readouterr()
+    assert code == 2 and "apply to ensembles" in err
+    code = run_cli(["run", "-a", "hbos,mad", "-i", str(path), "--columns", "a,b", "--combine", "stack"])
+    _, err = capfd.readouterr()
+    assert code == 2 and "--labels" in err
