@@ -8,24 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-_MODULE_OF = {"scikit-learn": "sklearn", "prometheus-client": "prometheus_client", "pyyaml": "yaml"}
-
-
-def missing_packages(needs: list[str] | tuple[str, ...]) -> list[str]:
-    """The packages of ``needs`` that are not installed (found without importing them)."""
-    from importlib.util import find_spec
-
-    missing = []
-    for package in needs:
-        module = _MODULE_OF.get(package.lower(), package.split("[")[0].replace("-", "_"))
-        try:
-            found = find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(package)
-    return missing
-
 
 def list_algorithms() -> list[dict[str, Any]]:
     """Every registered detector, in resolution order (core, preferred plugins, alphabetical).
@@ -47,7 +29,7 @@ def list_algorithms() -> list[dict[str, Any]]:
                 "summary": reg.summary,
                 "default_for_bare_name": owners.get(reg.name) == reg.qualified_name,
                 "needs": list(reg.needs),
-                "missing": missing_packages(reg.needs),
+                "missing": reg.missing_needs(),
                 "tags": list(reg.metadata.get("tags") or ()),
             }
         )
@@ -66,7 +48,7 @@ def describe_algorithm(name: str) -> dict[str, Any]:
         "plugin": reg.plugin,
         "summary": reg.summary,
         "needs": list(reg.needs),
-        "missing": missing_packages(reg.needs),
+        "missing": reg.missing_needs(),
         "tags": list(reg.metadata.get("tags") or ()),
         "parameters": describe_fields(model),
         "schema": json_schema(model),

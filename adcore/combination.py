@@ -56,11 +56,14 @@ __all__ = [
 NORMALIZATIONS = ("rank", "zscore", "minmax", "unify", "none")
 COMBINATIONS = ("average", "max", "median", "aom", "moa", "weighted", "consensus")
 
-#: Chosen from evidence (docs/ensemble-default.md): on 16 ADBench datasets the default
+#: Chosen from evidence (docs/ensemble-default.md): on 16 ADBench datasets ``consensus``
 #: beats the best single member's mean ROC-AUC without labels and keeps that lead when a
-#: member is pure noise. ``consensus`` re-ranks its input internally, so with it the
-#: normalisation only matters for what other code reads from the normalised matrix.
-DEFAULT_NORMALIZATION = "rank"
+#: member is noise. It re-ranks its input, so on the training range any increasing
+#: normalisation gives it the same scores; ``zscore`` is the default because it keeps
+#: the magnitude of new scores beyond the training range (``rank`` caps them at 1), which
+#: ``consensus`` uses to order rows more extreme than anything seen in training, and
+#: because it beats ``rank`` for every other combination in the same benchmark.
+DEFAULT_NORMALIZATION = "zscore"
 DEFAULT_COMBINATION = "consensus"
 
 # Options each combination accepts through ``ScoreCombiner(**options)``.
@@ -154,11 +157,13 @@ class ScoreNormalizer:
     Methods (``fit`` learns per-column statistics from the training matrix, ``transform``
     applies them to any matrix with the same columns):
 
-    - ``rank``: the empirical CDF against that column's training scores, ties averaged,
-      in ``[0, 1]``; a training row gets ``(average rank - 0.5) / n``. Scale-free and
-      robust to the heavy tails of distance scores, hence the default.
-    - ``zscore``: ``(s - mean) / std`` of the training scores (a std of 0 becomes 1, so a
-      constant member maps to 0 instead of dividing by zero).
+    - ``rank`` (this class's default): the empirical CDF against that column's training
+      scores, ties averaged, in ``[0, 1]``; a training row gets ``(average rank - 0.5) / n``.
+      Scale-free and robust to the heavy tails of distance scores, but every new score
+      beyond the training maximum maps to 1, however far beyond.
+    - ``zscore`` (the ensemble's default, ``DEFAULT_NORMALIZATION``): ``(s - mean) / std``
+      of the training scores (a std of 0 becomes 1, so a constant member maps to 0
+      instead of dividing by zero).
     - ``minmax``: ``(s - min) / (max - min)`` of the training scores (a range of 0
       becomes 1). Deliberately *not* clipped: a new row scored beyond anything seen in
       training maps above 1, and clipping would hide exactly the rows that matter.
@@ -168,7 +173,7 @@ class ScoreNormalizer:
     - ``none``: the scores unchanged (for members already on one scale).
     """
 
-    def __init__(self, method: str = DEFAULT_NORMALIZATION) -> None:
+    def __init__(self, method: str = "rank") -> None:
         self.method = _check_method(method, NORMALIZATIONS, "normalisation")
         self.n_members_: int | None = None
         self.n_train_: int | None = None
@@ -249,20 +254,27 @@ class ScoreCombiner:
     - ``consensus`` (the default, see the module docstring): every member's score is turned
       into an empirical tail probability against its training scores,
       ``p = (#{train > s} + #{train == s} / 2 + 1/2) / (n + 1)`` (a mid-p conformal
-      p-value: never 0, so a new row beyond every training score still gets a finite
-      score), and the row's score is ``-log min_j (p_j / w_j)``: the weighted Bonferroni
-      combination. Bonferroni holds under any dependence between members, so
-      ``exp(-score)`` (capped at 1) is roughly the chance that a normal row is this extreme
-      for some member; it is meant for ranking and thresholds, not as a calibrated
-      probability (the weights are learned from the same training rows). The weight of member j
-      is its agreement with the others: the Spearman correlation, on the training rows,
-      between its scores and the mean rank of the *other* members (leave-one-out, so it
-      cannot agree with itself), clipped at 0 and normalised to sum 1. A member that is
-      noise agrees with nobody, gets a weight near 0, and can only win the maximum with an
-      absurdly small tail probability; a member that correlates with the rest keeps most
-      of its weight even when it alone sees some anomalies. Option ``min_agreement``
-      (default 0.0): members whose agreement is at or below it get weight 0. Because the
-      input is re-ranked, any monotone normalisation gives the same result.
+      p-value, never 0); beyond the largest training score, where the empirical CDF is
+      flat, ``p`` keeps falling along an exponential tail fitted to the top ``sqrt(n)``
+      training scores, so rows further out than anything seen in training still score
+      higher the further out they are. The row's score is ``-log min_j (p_j / w_j)``, the
+      weighted Bonferroni combination. Bonferroni holds under any dependence between
+      members, so ``exp(-score)`` (capped at 1) is roughly the chance that a normal row is
+      this extreme for some member; it is meant for ranking and thresholds, not as a
+      calibrated probability (the weights are learned from the same training rows).
+
+      The weight of member j is its agreement with the others: the Spearman correlation,
+      on the training rows, between its scores and the mean rank of the *other* members
+      (leave-one-out, so it cannot agree with itself), clipped at 0 and normalised to sum
+      1. A member that is noise agrees with nobody, gets a weight near 0, and can only win
+      the maximum with an absurdly small tail probability; a member that correlates with
+      the rest keeps most of its weight even when it alone sees some anomalies. Option
+      ``min_agreement`` (default 0.0): members whose agreement is at or below it get
+      weight 0.
+
+      The input is re-ranked, so on the training range any increasing normalisation
+      (``zscore``, ``minmax``, ``none``, ``rank``) gives the same scores; beyond it only
+      those that keep magnitudes (not ``rank``, which caps at 1) let the tail work.
 
     ``weights_`` holds the member weights actually used (for reports): uniform for
     ``average``, the normalised user weights for ``weighted``, the learned ones for

@@ -117,8 +117,8 @@ def register_routes(app: Any) -> None:
     """Add HTTP routes to ``adcore serve`` (needs the ``server`` extra).
 
     Called once per plugin when the server app is created, after the built-in routes
-    exist. A hook that raises is reported by ``adcore plugins``, and the server starts
-    without any of that plugin's routes.
+    exist. A hook that raises is logged as a warning by the server, which starts without
+    any of that plugin's routes.
 
     :param app: a fresh ``fastapi.APIRouter`` for this plugin, included in the server's app
         when the hook returns: add routes with ``@app.get("/v1/myplugin/...")`` (prefix

@@ -56,6 +56,26 @@ def _env_list(name: str) -> list[str] | None:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+# pip names whose import name is not the pip name with "-" read as "_"
+_IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "pyyaml": "yaml", "opencv-python": "cv2"}
+
+
+def _importable(requirement: str) -> bool:
+    """Whether a ``needs`` entry (a pip name such as ``torch`` or ``psycopg[binary]``) is importable.
+
+    Checked with ``find_spec``, which imports nothing. The import name is the pip name with
+    ``-`` read as ``_`` (or a well-known exception such as scikit-learn -> sklearn).
+    """
+    import importlib.util
+
+    name = re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0]
+    module = _IMPORT_NAMES.get(name.lower(), name.replace("-", "_"))
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def resolve_reference(reference: str) -> Any:
     """Import ``"package.module:attr"`` (the lazy form of a factory)."""
     module_name, _, attr = reference.partition(":")
@@ -88,12 +108,24 @@ class Registration:
     def needs(self) -> tuple[str, ...]:
         return tuple(self.metadata.get("needs") or ())
 
+    def missing_needs(self) -> list[str]:
+        """The declared ``needs`` that cannot be imported here (found without importing them)."""
+        return [n for n in self.needs if not _importable(n)]
+
     def load(self) -> Callable[..., Any]:
         """The factory, importing it now if it was registered lazily.
 
         A missing optional dependency becomes a ``MissingDependencyError`` naming the
-        package to install rather than a bare ``ModuleNotFoundError``.
+        package to install rather than a bare ``ModuleNotFoundError``. Declared ``needs``
+        are checked first: a library may fail on a missing package with a plain
+        ``ImportError``, or only later, in ``fit``.
         """
+        missing = self.missing_needs()
+        if missing:
+            raise MissingDependencyError(
+                f"{self.qualified_name} needs {', '.join(missing)}, not installed: "
+                f"pip install {' '.join(missing)}"
+            )
         if not isinstance(self.factory, str):
             return self.factory
         try:

@@ -5,27 +5,31 @@ ADBench unsupervised protocol: every member is fitted on all of ``X`` and scores
 HBOS and KNN with default arguments. Their scores are cached per dataset (one ``.npy`` per
 member, IForest per seed) so combination ideas can be compared in seconds once the cache
 is warm. Every combination sees the score matrix only (no labels); the normalisers and
-combiners are fitted on it exactly as the ensemble does at fit time.
+combiners are fitted on the training scores exactly as the ensemble does at fit time.
 
-Run (about 1.5 minutes on two cores once the member scores are cached, which takes under
-a minute the first time; 4.5 minutes with ``--subsets --lscp``)::
+Run (about two minutes on two cores once the member scores are cached, which takes under
+a minute the first time; ``--subsets --lscp --holdout`` add about four more)::
 
     PYTHONPATH=. python benchmarks/ensemble_research.py \\
         --datasets /work/shared/datasets/adbench --cache /tmp/adcore-ensemble-cache --seeds 0,1,2
 
 ``--subsets`` adds every subset of two or more members (what ``--algo a,b`` users get);
 ``--lscp`` adds an LSCP-style local selection (needs the features, so it is reported as
-an alternative, not something the score combiner could do).
+an alternative, not something the score combiner could do); ``--holdout`` refits the
+members on a random 60% of each dataset and scores the other 40% (new data, as in
+production).
 
 Output is Markdown: a per-dataset table for the first seed, then per-combination means
-for each seed, wins/ties/losses against the best single member, the mean when a planted
-noise member is added, and a leave-one-dataset-out check of choosing by mean.
+for each seed, wins/ties/losses against the best single member, the means when a bad
+member is planted (pure noise, or junk that faintly echoes the others), and a
+leave-one-dataset-out check of choosing by mean.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -33,10 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
-from adcore.combination import ScoreCombiner, ScoreNormalizer
+from adcore.combination import DEFAULT_COMBINATION, DEFAULT_NORMALIZATION, ScoreCombiner, ScoreNormalizer
 
 MEMBERS = ("iforest", "ecod", "copod", "hbos", "knn")
-DEFAULT = "consensus"
+DEFAULT = "consensus"  # the row of the tables that is the shipped default
+HOLDOUT_TRAIN = 0.6
+
+# A combination maps (training scores, scores to combine, seed) to one score per row of
+# the second matrix; everything it learns comes from the first.
+Combination = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
 # --------------------------------------------------------------------------- members
@@ -85,6 +94,30 @@ def member_scores(name: str, X: np.ndarray, seed: int, cache: Path) -> np.ndarra
     return np.column_stack(columns)
 
 
+def holdout_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(HOLDOUT_TRAIN * n)
+    return order[:cut], order[cut:]
+
+
+def holdout_scores(name: str, X: np.ndarray, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Members fitted on the training split: (training scores, scores of the held-out rows)."""
+    train, test = holdout_split(len(X), seed)
+    path = cache / f"{name}__holdout_s{seed}.npz"
+    if not path.exists():
+        start = time.perf_counter()
+        fit_scores, new_scores = [], []
+        for member in MEMBERS:
+            detector = _make_member(member, seed)
+            detector.fit(X[train])
+            fit_scores.append(detector.decision_scores_)
+            new_scores.append(detector.decision_function(X[test]))
+        np.savez(path, train=np.column_stack(fit_scores), test=np.column_stack(new_scores))
+        print(f"  cached {name} holdout s{seed} ({time.perf_counter() - start:.1f}s)", file=sys.stderr)
+    data = np.load(path)
+    return data["train"], data["test"]
+
+
 # ---------------------------------------------------------------------- evaluation
 
 
@@ -110,60 +143,61 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------- combinations
 
 
-def _norm(S: np.ndarray, method: str) -> np.ndarray:
-    return ScoreNormalizer(method).fit_transform(S)
+def _normalised(train: np.ndarray, new: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    norm = ScoreNormalizer(method).fit(train)
+    return norm.transform(train), norm.transform(new)
 
 
-def _comb(method: str, normalization: str, **kw) -> Callable[[np.ndarray, int], np.ndarray]:
-    def run(S: np.ndarray, seed: int) -> np.ndarray:
-        if method in ("aom", "moa"):
-            kw.setdefault("random_state", seed)
-        return ScoreCombiner(method, **kw).fit_combine(_norm(S, normalization))
+def _comb(method: str, normalization: str, **kw) -> Combination:
+    def run(train: np.ndarray, new: np.ndarray, seed: int) -> np.ndarray:
+        a, b = _normalised(train, new, normalization)
+        options = {"random_state": seed, **kw} if method in ("aom", "moa") else kw
+        return ScoreCombiner(method, **options).fit(a).combine(b)
 
     return run
 
 
-def _trimmed_rank(S: np.ndarray, seed: int) -> np.ndarray:
+def _trimmed_rank(train: np.ndarray, new: np.ndarray, seed: int) -> np.ndarray:
     """Mean rank after dropping each row's lowest and highest member."""
-    R = np.sort(_norm(S, "rank"), axis=1)
+    R = np.sort(_normalised(train, new, "rank")[1], axis=1)
     return R[:, 1:-1].mean(axis=1) if R.shape[1] > 2 else R.mean(axis=1)
 
 
-def _fisher(S: np.ndarray, seed: int) -> np.ndarray:
+def _fisher(train: np.ndarray, new: np.ndarray, seed: int) -> np.ndarray:
     """Fisher's p-value combination, sum of -log p over members (equal weights)."""
-    n = len(S)
-    p = (n * (1 - _norm(S, "rank")) + 0.5) / (n + 1)
+    n = len(train)
+    p = (n * (1 - _normalised(train, new, "rank")[1]) + 0.5) / (n + 1)
     return -np.log(p).sum(axis=1)
 
 
-def _consensus_average(S: np.ndarray, seed: int) -> np.ndarray:
-    """The consensus weights, but averaging ranks instead of taking the weighted maximum."""
-    R = _norm(S, "rank")
-    return R @ ScoreCombiner("consensus").fit(R).weights_
+def _consensus_average(train: np.ndarray, new: np.ndarray, seed: int) -> np.ndarray:
+    """The consensus weights, but averaging ranks instead of the weighted Bonferroni maximum."""
+    a, b = _normalised(train, new, "rank")
+    return b @ ScoreCombiner("consensus").fit(a).weights_
 
 
-def _select_central(S: np.ndarray, seed: int) -> np.ndarray:
+def _select_central(train: np.ndarray, new: np.ndarray, seed: int) -> np.ndarray:
     """Unsupervised model selection: the single member that agrees most with the others."""
-    R = _norm(S, "rank")
-    return R[:, int(np.argmax(ScoreCombiner("consensus").fit(R).agreement_))]
+    a, b = _normalised(train, new, "rank")
+    return b[:, int(np.argmax(ScoreCombiner("consensus").fit(a).agreement_))]
 
 
-def _consensus_power(power: float) -> Callable[[np.ndarray, int], np.ndarray]:
-    """Sensitivity check: weighted Bonferroni with weights = agreement ** power (0 = plain max)."""
+def _consensus_variant(weigh: Callable[[np.ndarray, int], np.ndarray]) -> Combination:
+    """The default's weighted Bonferroni with other weights: ``weigh(agreement, n_train)``."""
 
-    def run(S: np.ndarray, seed: int) -> np.ndarray:
-        R = _norm(S, "rank")
-        agreement = ScoreCombiner("consensus").fit(R).agreement_
-        return _wmax(R, np.clip(agreement, 0, None) ** power)
+    def run(train: np.ndarray, new: np.ndarray, seed: int) -> np.ndarray:
+        a, b = _normalised(train, new, DEFAULT_NORMALIZATION)
+        comb = ScoreCombiner("consensus").fit(a)
+        w = weigh(comb.agreement_, len(train))
+        comb.weights_ = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+        return comb.combine(b)
 
     return run
 
 
-def _wmax(R: np.ndarray, w: np.ndarray) -> np.ndarray:
-    n = len(R)
-    p = (n * (1 - R) + 0.5) / (n + 1)
-    used = w > 0
-    return np.max(np.log(w[used] / w.sum()) - np.log(p[:, used]), axis=1)
+def _significant(agreement: np.ndarray, n: int) -> np.ndarray:
+    """Gate: 1 for members whose agreement is 3 null standard errors above 0, else 0."""
+    return (agreement > 3.0 / math.sqrt(max(n - 1, 1))).astype(np.float64)
 
 
 def lscp_local(X: np.ndarray, S: np.ndarray, region: int = 30) -> np.ndarray:
@@ -177,7 +211,7 @@ def lscp_local(X: np.ndarray, S: np.ndarray, region: int = 30) -> np.ndarray:
 
     std = X.std(axis=0)
     Xs = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    Z = _norm(S, "zscore")
+    Z = ScoreNormalizer("zscore").fit_transform(S)
     target = Z.mean(axis=1)
     neighbours = NearestNeighbors(n_neighbors=min(region, len(X))).fit(Xs)
     out = np.empty(len(X))
@@ -194,7 +228,7 @@ def lscp_local(X: np.ndarray, S: np.ndarray, region: int = 30) -> np.ndarray:
     return out
 
 
-COMBINATIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+COMBINATIONS: dict[str, Combination] = {
     "avg-rank": _comb("average", "rank"),
     "max-rank": _comb("max", "rank"),
     "med-rank": _comb("median", "rank"),
@@ -212,14 +246,29 @@ COMBINATIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "fisher": _fisher,
     "cons-avg": _consensus_average,
     "select": _select_central,
-    "cons^0.5": _consensus_power(0.5),
-    "cons^2": _consensus_power(2.0),
-    DEFAULT: _comb("consensus", "rank"),
+    "gate": _consensus_variant(_significant),
+    "cons^0.5": _consensus_variant(lambda a, n: np.clip(a, 0, None) ** 0.5),
+    "cons^2": _consensus_variant(lambda a, n: np.clip(a, 0, None) ** 2),
+    DEFAULT: _comb(DEFAULT_COMBINATION, DEFAULT_NORMALIZATION),
 }
 # The per-dataset table shows these; the summary shows all.
 SHOWN = ("avg-rank", "max-rank", "avg-z", "max-z", "cons-avg", DEFAULT)
-# Combinations re-run with a planted noise member (a sixth column of uniform noise).
-NOISE_CHECKED = ("avg-rank", "max-rank", "avg-z", "max-z", "fisher", "cons-avg", "cons^0.5", DEFAULT)
+# Combinations re-run with a planted bad member, and on held-out data.
+ROBUSTNESS = ("avg-rank", "max-rank", "avg-z", "max-z", "fisher", "cons-avg", "gate", "cons^0.5", DEFAULT)
+# Planted sixth members: pure noise (uniform; exponential, shaped like a distance score)
+# and junk that echoes the others faintly (Spearman agreement about 0.2).
+PLANTED = ("uniform noise", "exponential noise", "weak junk")
+
+
+def planted_member(kind: str, S: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(1000 + seed)
+    if kind == "uniform noise":
+        return rng.random(len(S))
+    if kind == "exponential noise":
+        return rng.exponential(size=len(S))
+    consensus = ScoreNormalizer("rank").fit_transform(S).mean(axis=1)
+    echo = (consensus - consensus.mean()) / consensus.std()
+    return rng.random(len(S)) + 0.2 * math.sqrt(1 / 12) * echo  # noise sd is sqrt(1/12)
 
 
 # ------------------------------------------------------------------------ reporting
@@ -248,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="IForest seeds, e.g. 0,1,2 (default)")
     parser.add_argument("--subsets", action="store_true", help="also every subset of >= 2 members")
     parser.add_argument("--lscp", action="store_true", help="also LSCP-style local selection (slower)")
+    parser.add_argument("--holdout", action="store_true", help="also fit on 60%% and score the other 40%%")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.replace(" ", ",").split(",") if s]
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -255,13 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         parser.error(f"no .npz files in {args.datasets}")
     names = [p.stem for p in paths]
-    combos = dict(COMBINATIONS)
 
-    # auc[seed][column] -> per-dataset list; noisy[seed][combo] likewise
-    columns = list(MEMBERS) + list(combos) + (["lscp"] if args.lscp else [])
-    auc = {s: {c: [] for c in columns} for s in seeds}
-    noisy = {s: {c: [] for c in NOISE_CHECKED} for s in seeds}
-    heavy = {s: {c: [] for c in NOISE_CHECKED} for s in seeds}
+    columns = list(MEMBERS) + list(COMBINATIONS) + (["lscp"] if args.lscp else [])
+    auc = {s: {c: [] for c in columns} for s in seeds}  # auc[seed][column] -> per dataset
+    planted = {k: {s: {c: [] for c in ROBUSTNESS} for s in seeds} for k in PLANTED}
+    held = {s: {c: [] for c in (*MEMBERS, *ROBUSTNESS)} for s in seeds}
     matrices: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     for path in paths:
         X, y = load_dataset(path)
@@ -270,17 +318,21 @@ def main(argv: list[str] | None = None) -> int:
             matrices[(path.stem, seed)] = (S, y)
             for j, member in enumerate(MEMBERS):
                 auc[seed][member].append(roc_auc(y, S[:, j]))
-            for name, fn in combos.items():
-                auc[seed][name].append(roc_auc(y, fn(S, seed)))
+            for name, fn in COMBINATIONS.items():
+                auc[seed][name].append(roc_auc(y, fn(S, S, seed)))
             if args.lscp:
                 auc[seed]["lscp"].append(roc_auc(y, lscp_local(X, S)))
-            # A planted sixth member that is pure noise: uniform, and exponential (shaped
-            # like a distance score, whose long tail can win a maximum of z-scores).
-            rng = np.random.default_rng(1000 + seed)
-            for store, noise in ((noisy, rng.random(len(S))), (heavy, rng.exponential(size=len(S)))):
-                S_noise = np.column_stack([S, noise])
-                for name in NOISE_CHECKED:
-                    store[seed][name].append(roc_auc(y, combos[name](S_noise, seed)))
+            for kind in PLANTED:
+                S_bad = np.column_stack([S, planted_member(kind, S, seed)])
+                for name in ROBUSTNESS:
+                    planted[kind][seed][name].append(roc_auc(y, COMBINATIONS[name](S_bad, S_bad, seed)))
+            if args.holdout:
+                train, test = holdout_scores(path.stem, X, seed, args.cache)
+                y_test = y[holdout_split(len(X), seed)[1]]
+                for j, member in enumerate(MEMBERS):
+                    held[seed][member].append(roc_auc(y_test, test[:, j]))
+                for name in ROBUSTNESS:
+                    held[seed][name].append(roc_auc(y_test, COMBINATIONS[name](train, test, seed)))
 
     first = seeds[0]
     A = {c: np.array(v) for c, v in auc[first].items()}
@@ -289,41 +341,30 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"## Per dataset, ROC-AUC (IForest seed {first})\n")
     shown = list(SHOWN) + (["lscp"] if args.lscp else [])
-    header = ["dataset", *MEMBERS, *shown]
     rows = []
     for i, name in enumerate(names):
         top = max(A[m][i] for m in MEMBERS)
         values = [A[c][i] for c in (*MEMBERS, *shown)]
         rows.append([name] + [f"**{v:.3f}**" if v >= top - 1e-12 else f"{v:.3f}" for v in values])
     rows.append(["**mean**"] + [f"{A[c].mean():.4f}" for c in (*MEMBERS, *shown)])
-    print(_table(header, rows))
+    print(_table(["dataset", *MEMBERS, *shown], rows))
     print("\n(bold: at least as good as the best member on that dataset)\n")
+
+    def seed_mean(store: dict, c: str) -> float:
+        return float(np.mean([np.mean(store[s][c]) for s in seeds]))
 
     print(f"## Summary over {len(names)} datasets, seeds {seeds} (best single member: {best})\n")
     header = ["combination", *[f"mean s{s}" for s in seeds], "mean", f"W/T/L vs {best}", "worst diff"]
-    header += ["+uniform noise member", "+exponential noise member"]
+    header += [f"+{k} member" for k in PLANTED]
     rows = []
     for c in columns:
         per_seed = [float(np.mean(auc[s][c])) for s in seeds]
         diffs = np.concatenate([np.array(auc[s][c]) - np.array(auc[s][best]) for s in seeds])
-        w = int((diffs > 1e-9).sum())
-        loss = int((diffs < -1e-9).sum())
-        wtl = f"{w}/{len(diffs) - w - loss}/{loss}"
-        nm = [
-            f"{np.mean([np.mean(st[s][c]) for s in seeds]):.4f}" if c in NOISE_CHECKED else ""
-            for st in (noisy, heavy)
-        ]
+        w, loss = int((diffs > 1e-9).sum()), int((diffs < -1e-9).sum())
+        bad = [f"{seed_mean(planted[k], c):.4f}" if c in ROBUSTNESS else "" for k in PLANTED]
         label = f"**{c}** (default)" if c == DEFAULT else c
-        rows.append(
-            [
-                label,
-                *[f"{m:.4f}" for m in per_seed],
-                f"{np.mean(per_seed):.4f}",
-                wtl,
-                f"{diffs.min():+.3f}",
-                *nm,
-            ]
-        )
+        cells = [label, *[f"{m:.4f}" for m in per_seed], f"{np.mean(per_seed):.4f}"]
+        rows.append([*cells, f"{w}/{len(diffs) - w - loss}/{loss}", f"{diffs.min():+.3f}", *bad])
     print(_table(header, rows))
     print(f"\nW/T/L counts datasets x seeds ({len(names)} x {len(seeds)}).\n")
 
@@ -344,19 +385,28 @@ def main(argv: list[str] | None = None) -> int:
     # Leave one dataset out: choosing the combination with the best mean on the other
     # datasets, how well does that choice do on the held-out one? (Measures how much a
     # "pick the best mean" choice flatters itself on the same datasets.)
-    candidates = list(combos)
     seed_avg = {c: np.mean([auc[s][c] for s in seeds], axis=0) for c in columns}
-    held = []
+    lodo, picks = [], set()
     for i in range(len(names)):
         keep = np.arange(len(names)) != i
-        pick = max(candidates, key=lambda c: seed_avg[c][keep].mean())
-        held.append(seed_avg[pick][i])
+        pick = max(COMBINATIONS, key=lambda c: seed_avg[c][keep].mean())
+        picks.add(pick)
+        lodo.append(seed_avg[pick][i])
     print(
-        f"Leave-one-dataset-out choice among {len(candidates)} combinations by mean: "
-        f"{np.mean(held):.4f}; {DEFAULT} (no choice made per fold): {seed_avg[DEFAULT].mean():.4f}; "
-        f"best member {best}: {seed_avg[best].mean():.4f}.\n"
+        f"Leave-one-dataset-out choice among {len(COMBINATIONS)} combinations by mean: {np.mean(lodo):.4f} "
+        f"(picked: {', '.join(sorted(picks))}); {DEFAULT} (no choice made per fold): "
+        f"{seed_avg[DEFAULT].mean():.4f}; best member {best}: {seed_avg[best].mean():.4f}.\n"
     )
 
+    if args.holdout:
+        print(f"## Held out: members and combiners fitted on {HOLDOUT_TRAIN:.0%}, scoring the rest\n")
+        rows = []
+        for c in (*MEMBERS, *ROBUSTNESS):
+            per_seed = [float(np.mean(held[s][c])) for s in seeds]
+            label = f"**{c}** (default)" if c == DEFAULT else c
+            rows.append([label, *[f"{m:.4f}" for m in per_seed], f"{np.mean(per_seed):.4f}"])
+        print(_table(["combination", *[f"mean s{s}" for s in seeds], "mean"], rows))
+        print()
     if args.subsets:
         _subsets(names, seeds, matrices)
     return 0
@@ -364,11 +414,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _subsets(names: list[str], seeds: list[int], matrices: dict) -> None:
     print("## Every subset of two or more members (seed-averaged means)\n")
-    rule = {
-        "avg-rank": COMBINATIONS["avg-rank"],
-        "max-rank": COMBINATIONS["max-rank"],
-        DEFAULT: COMBINATIONS[DEFAULT],
-    }
+    rule = {c: COMBINATIONS[c] for c in ("avg-rank", "max-rank", DEFAULT)}
     rows, wins = [], dict.fromkeys(rule, 0)
     subsets = [s for r in range(2, len(MEMBERS) + 1) for s in itertools.combinations(range(len(MEMBERS)), r)]
     for sub in subsets:
@@ -380,18 +426,18 @@ def _subsets(names: list[str], seeds: list[int], matrices: dict) -> None:
                 S, y = matrices[(name, seed)]
                 member_mean += [roc_auc(y, S[:, j]) for j in cols]
                 for r, fn in rule.items():
-                    res[r] += roc_auc(y, fn(S[:, cols], seed))
+                    res[r] += roc_auc(y, fn(S[:, cols], S[:, cols], seed))
         total = len(seeds) * len(names)
         member_mean /= total
-        best = float(member_mean.max())
+        top = float(member_mean.max())
         cells = [
             ",".join(MEMBERS[j] for j in cols),
-            f"{best:.4f} ({MEMBERS[cols[int(member_mean.argmax())]]})",
+            f"{top:.4f} ({MEMBERS[cols[int(member_mean.argmax())]]})",
         ]
         for r in rule:
             value = res[r] / total
-            wins[r] += value >= best - 1e-12
-            cells.append(f"{value:.4f}" + (" *" if value >= best - 1e-12 else ""))
+            wins[r] += value >= top - 1e-12
+            cells.append(f"{value:.4f}" + (" *" if value >= top - 1e-12 else ""))
         rows.append(cells)
     print(_table(["members", "best member", *rule], rows))
     counts = ", ".join(f"{r} {w}/{len(subsets)}" for r, w in wins.items())

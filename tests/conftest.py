@@ -100,3 +100,4 @@ def csv_file(tmp_path: Path) -> Path:
 
 
 # Model-store service fixtures (PostgreSQL + moto S3 on loopback) and the store_url parametrization.
+from store_services import postgres_server, postgres_store_url, s3_server, store_url  # noqa: E402, F401

@@ -114,7 +114,7 @@ def test_csv_header_forced_either_way(tmp_path):
 
 
 def test_csv_columns_selection_keeps_others_as_passthrough(tmp_path):
-    p = put(tmp_path, "c.csv", "id,b,a,city\nr1,1,2,Paris\nr2,3,4,\"Lyon, FR\"\n")
+    p = put(tmp_path, "c.csv", 'id,b,a,city\nr1,1,2,Paris\nr2,3,4,"Lyon, FR"\n')
     d = read_dataset(p, columns=["a", "b"])
     assert d.feature_names == ["a", "b"]
     assert d.X.tolist() == [[2, 1], [4, 3]]
@@ -172,8 +172,13 @@ def test_min_rows(tmp_path):
     p = put(tmp_path, "one.csv", "a,b\n1,2\n")
     data_error("need at least 2 rows, got 1", read_dataset, p, min_rows=2)
     q = put(tmp_path, "two.csv", "a,b\n1,2\n,3\n")
-    e = data_error("need at least 2 rows, got 1 after dropping 1 of 2 rows", read_dataset, q,
-                   min_rows=2, nan_policy="drop")
+    e = data_error(
+        "need at least 2 rows, got 1 after dropping 1 of 2 rows",
+        read_dataset,
+        q,
+        min_rows=2,
+        nan_policy="drop",
+    )
     assert e.path == q
 
 
@@ -354,8 +359,11 @@ def test_json_errors(tmp_path):
     e = data_error("invalid JSON", read_dataset, put(tmp_path, "bad.json", '[\n{"a": 1},\n{"a": }\n]'))
     assert e.line == 3
     data_error("no data rows", read_dataset, put(tmp_path, "e.json", "[]"))
-    data_error('expected a list of objects.*got an object with keys', read_dataset,
-               put(tmp_path, "o.json", '{"rows": []}'))
+    data_error(
+        "expected a list of objects.*got an object with keys",
+        read_dataset,
+        put(tmp_path, "o.json", '{"rows": []}'),
+    )
     e = data_error("'x' is a string", read_dataset, put(tmp_path, "s.json", '[{"a": 1}, {"a": "x"}]'))
     assert (e.row, e.column) == (1, "a")
 
@@ -432,9 +440,14 @@ def _write_all_formats(tmp_path: Path, X: np.ndarray) -> dict[str, str]:
     paths = {}
     csv_lines = [",".join(names)] + [",".join("" if np.isnan(v) else repr(v) for v in r) for r in X.tolist()]
     paths["csv"] = put(tmp_path, "d.csv", "\n".join(csv_lines) + "\n")
-    paths["jsonl"] = put(tmp_path, "d.jsonl", "".join(
-        json.dumps({n: (None if np.isnan(v) else v) for n, v in zip(names, r, strict=True)}) + "\n"
-        for r in X.tolist()))
+    paths["jsonl"] = put(
+        tmp_path,
+        "d.jsonl",
+        "".join(
+            json.dumps({n: (None if np.isnan(v) else v) for n, v in zip(names, r, strict=True)}) + "\n"
+            for r in X.tolist()
+        ),
+    )
     rows = [[None if np.isnan(v) else v for v in r] for r in X.tolist()]
     paths["json"] = put(tmp_path, "d.json", json.dumps(rows))
     np.save(tmp_path / "d.npy", X)
@@ -467,8 +480,9 @@ def test_chunks_concatenate_to_read_dataset(tmp_path, fmt):
     assert all(c.feature_names == whole.feature_names for c in chunks)
     assert sum(c.n_input_rows for c in chunks) == 203
     assert all(c.n_input_rows <= 50 for c in chunks)
-    kept = np.concatenate([c.first_row + (c.kept_rows if c.kept_rows is not None else np.arange(c.n_samples))
-                           for c in chunks])
+    kept = np.concatenate(
+        [c.first_row + (c.kept_rows if c.kept_rows is not None else np.arange(c.n_samples)) for c in chunks]
+    )
     assert np.array_equal(kept, whole.kept_rows)
 
 
@@ -696,8 +710,14 @@ def test_failed_write_leaves_no_temp_file_and_keeps_old_output(tmp_path):
 
 
 def test_passthrough_named_score_is_refused(tmp_path):
-    e = data_error("would clash", write_scores, tmp_path / "o.csv", np.array([1.0]), np.array([0]),
-                   passthrough={"score": [1]})
+    e = data_error(
+        "would clash",
+        write_scores,
+        tmp_path / "o.csv",
+        np.array([1.0]),
+        np.array([0]),
+        passthrough={"score": [1]},
+    )
     assert e.path == str(tmp_path / "o.csv")
     assert os.listdir(tmp_path) == []
 
@@ -724,16 +744,45 @@ def test_import_does_not_load_pandas_or_pyarrow():
     assert r.stdout.strip() == "[]"
 
 
+def test_public_names_stay_importable_from_adcore_data():
+    # The readers and writers live in adcore.io; adcore.data is the public path and must keep these.
+    import adcore
+    import adcore.data as data
+
+    assert sorted(data.__all__) == sorted(
+        [
+            "NAN_POLICIES",
+            "NA_TOKENS",
+            "SUPPORTED_INPUT_FORMATS",
+            "SUPPORTED_OUTPUT_FORMATS",
+            "Dataset",
+            "ScoreWriter",
+            "check_output_path",
+            "format_from_path",
+            "iter_dataset_chunks",
+            "read_dataset",
+            "write_scores",
+        ]
+    )
+    assert all(hasattr(data, name) for name in data.__all__)
+    assert adcore.Dataset is data.Dataset
+    assert adcore.read_dataset is data.read_dataset
+
+
 def test_parquet_without_pyarrow_is_a_missing_dependency_error(tmp_path):
     p = tmp_path / "t.parquet"
     p.write_bytes(b"PAR1")
     code = (
-        "import sys; sys.modules['pyarrow'] = None; sys.modules['pyarrow.parquet'] = None\n"
-        "from adcore.data import read_dataset, ScoreWriter\n"
-        "from adcore.errors import MissingDependencyError\n"
-        "for f in (lambda: read_dataset(sys.argv[1]), lambda: ScoreWriter(sys.argv[2])):\n"
-        "    try:\n        f()\n    except MissingDependencyError as e:\n        print(e)\n"
-    ).replace("sys.argv[1]", repr(str(p))).replace("sys.argv[2]", repr(str(tmp_path / "o.parquet")))
+        (
+            "import sys; sys.modules['pyarrow'] = None; sys.modules['pyarrow.parquet'] = None\n"
+            "from adcore.data import read_dataset, ScoreWriter\n"
+            "from adcore.errors import MissingDependencyError\n"
+            "for f in (lambda: read_dataset(sys.argv[1]), lambda: ScoreWriter(sys.argv[2])):\n"
+            "    try:\n        f()\n    except MissingDependencyError as e:\n        print(e)\n"
+        )
+        .replace("sys.argv[1]", repr(str(p)))
+        .replace("sys.argv[2]", repr(str(tmp_path / "o.parquet")))
+    )
     r = _run(code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [

@@ -186,7 +186,7 @@ def register_detectors(register):
     proc = plugin_site.run("run", "--algo", "needy:deep", "--input", str(csv_file))
     assert proc.returncode == 2
     assert (
-        "needs the package 'not-installed-pkg'" in proc.stderr
+        "needs not-installed-pkg" in proc.stderr
         and "pip install not-installed-pkg" in proc.stderr
     )
     assert "Traceback" not in proc.stderr

@@ -67,6 +67,17 @@ def register_monitors(register: Register) -> None:
         "adcore.builtin.monitors:LogMonitor",
         summary="Writes each event as one JSON line to the 'adcore.events' logger (stderr by default)",
     )
+    register(
+        "jsonlog",
+        "adcore.builtin.jsonlog_monitor:JsonLogMonitor",
+        summary="Structured JSON log lines (ts, level, message, fields) on stderr or $ADCORE_JSONLOG_PATH",
+    )
+    register(
+        "prometheus",
+        "adcore.builtin.prometheus_monitor:PrometheusMonitor",
+        summary="Prometheus metrics by algorithm ($ADCORE_PROMETHEUS_PORT or a textfile; serve: /metrics)",
+        needs=["prometheus-client"],
+    )
 
 
 @hookimpl

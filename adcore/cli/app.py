@@ -11,6 +11,11 @@ BUILTIN_COMMAND_MODULES = (
     "adcore.cli.plugins_cmd",
     "adcore.cli.run",
     "adcore.cli.bench",
+    "adcore.cli.explain",
+    "adcore.cli.fit_score",
+    "adcore.cli.models",
+    "adcore.cli.stream",
+    "adcore.cli.serve",
 )
 
 

@@ -1,0 +1,90 @@
+"""``adcore serve``: the REST API, /metrics and the dashboard under uvicorn (the server extra).
+
+FastAPI and uvicorn are imported only when the command runs, so every other command
+starts as fast without the extra as with it.
+"""
+
+from __future__ import annotations
+
+import typer
+
+EXTRA_HINT = "adcore serve needs the server extra: pip install 'adcore[server]'"
+
+
+def _require_server_extra() -> None:
+    """Fail with exit code 2 and the pip command when fastapi, uvicorn or prometheus-client is missing."""
+    from adcore.errors import MissingDependencyError
+
+    try:
+        import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(f"{EXTRA_HINT} (missing: {exc.name or exc})") from None
+
+
+HOST = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback by default.")
+PORT = typer.Option(8001, "--port", help="TCP port.")
+WORKERS = typer.Option(1, "--workers", min=1, help="Server processes (each keeps its own dashboard ring).")
+STORE = typer.Option(None, "--store", help="Model store URL (default: $ADCORE_STORE, else the embedded).")
+MAX_BODY_MB = typer.Option(10.0, "--max-body-mb", help="Largest request body in MB (413 above).")
+MAX_ROWS = typer.Option(100_000, "--max-rows", help="Most rows per request (413 above).")
+MAX_FEATURES = typer.Option(1_000, "--max-features", help="Most features per row (413 above).")
+MAX_EXPLAIN_ROWS = typer.Option(1_000, "--max-explain-rows", help="Most rows per explain request.")
+RATE_LIMIT = typer.Option(50.0, "--rate-limit", help="Requests per second per client (429 above); 0: off.")
+BURST = typer.Option(100, "--burst", help="Requests a client may send at once before the rate applies.")
+CONCURRENCY = typer.Option(0, "--concurrency", help="CPU-heavy calls run at once (default: the CPU count).")
+MONITOR = typer.Option(None, "--monitor", help="Monitor receiving events, e.g. jsonlog (repeatable).")
+LOG_LEVEL = typer.Option("info", "--log-level", help="uvicorn log level: critical..debug.")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve_cmd(
+        host: str = HOST,
+        port: int = PORT,
+        workers: int = WORKERS,
+        store: str = STORE,
+        max_body_mb: float = MAX_BODY_MB,
+        max_rows: int = MAX_ROWS,
+        max_features: int = MAX_FEATURES,
+        max_explain_rows: int = MAX_EXPLAIN_ROWS,
+        rate_limit: float = RATE_LIMIT,
+        burst: int = BURST,
+        concurrency: int = CONCURRENCY,
+        monitor: list[str] = MONITOR,
+        log_level: str = LOG_LEVEL,
+    ) -> None:
+        """Serve the REST API (/v1/...), /metrics, health probes and the dashboard at /.
+
+        Set ADCORE_API_KEY to require 'Authorization: Bearer <key>' on every endpoint but
+        /health/liveness. See docs/server.md.
+        """
+        from adcore.server.settings import ServerSettings
+
+        settings = ServerSettings.from_env().replace(
+            host=host,
+            port=port,
+            workers=workers,
+            store=store,
+            max_body_mb=max_body_mb,
+            max_rows=max_rows,
+            max_features=max_features,
+            max_explain_rows=max_explain_rows,
+            rate_limit=rate_limit,
+            rate_burst=burst,
+            monitors=tuple(monitor or ()),
+            **({"concurrency": concurrency} if concurrency > 0 else {}),
+        )
+        _require_server_extra()
+        from adcore.server.launch import run_server
+
+        if settings.api_key is None and not settings.is_loopback:
+            typer.echo(
+                f"warning: binding {host} without ADCORE_API_KEY: anyone who can reach this address can "
+                "fit, score and delete models",
+                err=True,
+            )
+        auth = "API key required" if settings.api_key else "no API key"
+        typer.echo(f"adcore serve: dashboard at http://{host}:{port}/ ({auth}, workers: {workers})", err=True)
+        run_server(settings, log_level=log_level)

@@ -1,0 +1,71 @@
+"""Parquet files (optional pyarrow): numeric columns can be features, the others pass through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from adcore.errors import DataError
+from adcore.io.checks import _check_unique, _resolve_columns
+from adcore.io.formats import _pyarrow
+from adcore.io.source import _Chunk, _row_locator, _Source
+
+
+def _open_parquet(path: str, chunk: int | None, columns: Sequence[str] | None) -> _Source:
+    pa, pq = _pyarrow("reading")
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"cannot be read as a Parquet file ({e})", path=path) from None
+    schema = pf.schema_arrow
+    names = list(schema.names)
+    _check_unique(names, path, "the Parquet schema")
+
+    def numeric(t: Any) -> bool:
+        return bool(
+            pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)
+        )
+
+    feat, pas = _resolve_columns(names, columns, False, path)
+    bad = [names[j] for j in feat if not numeric(schema.field(names[j]).type)]
+    if bad:
+        desc = ", ".join(f"{b!r} ({schema.field(b).type})" for b in bad)
+        hint = (
+            (
+                "choose the feature columns with --columns (columns=[...]); the other columns are then "
+                "passed through to the output"
+            )
+            if columns is None
+            else "leave them out of --columns"
+        )
+        raise DataError(f"non-numeric column(s) {desc} cannot be features; {hint}", path=path, column=bad[0])
+    n = pf.metadata.num_rows
+    if n == 0:
+        raise DataError("the file has no data rows", path=path)
+    wanted = [names[j] for j in feat + pas]
+
+    def convert(tbl: Any, s: int) -> _Chunk:
+        X = np.empty((tbl.num_rows, len(feat)), dtype=np.float64)
+        for t, j in enumerate(feat):
+            X[:, t] = tbl.column(names[j]).cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        pt = {names[j]: tbl.column(names[j]).to_pylist() for j in pas}
+        return _Chunk(X, pt, _row_locator(s))
+
+    def chunks() -> Iterator[_Chunk]:
+        s = 0
+        try:
+            tables = (
+                [pf.read(columns=wanted)]
+                if chunk is None
+                else pf.iter_batches(batch_size=chunk, columns=wanted)
+            )
+            for tbl in tables:
+                if tbl.num_rows:
+                    yield convert(tbl, s)
+                s += tbl.num_rows
+        except pa.ArrowException as e:
+            raise DataError(f"cannot read the Parquet data near row {s} ({e})", path=path) from None
+
+    return _Source([names[j] for j in feat], chunks())

@@ -1,0 +1,53 @@
+"""JSON for the hot path: orjson when installed (several times faster), else the stdlib.
+
+Both sides speak UTF-8 bytes: ``loads`` takes bytes or text, ``dumps`` returns bytes, so
+a line goes from the source to the sink without a decode/encode round trip. ``loads``
+refuses NaN and Infinity in either case (they are not JSON); :func:`loads_lenient` accepts
+them so a malformed-line report can say "feature 'x' is NaN" rather than "not JSON".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is installed in the dev environment
+    orjson = None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _std_dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _std_loads(data: bytes | str) -> Any:
+    return json.loads(data, parse_constant=_refuse_constant)
+
+
+loads: Callable[[bytes | str], Any]
+dumps: Callable[[Any], bytes]
+if orjson is not None:
+    loads = orjson.loads
+    dumps = orjson.dumps
+    BACKEND = "orjson"
+else:  # pragma: no cover
+    loads = _std_loads
+    dumps = _std_dumps
+    BACKEND = "json"
+
+
+def loads_lenient(data: bytes | str) -> Any:
+    """Parse with the stdlib, accepting NaN/Infinity (only used on lines ``loads`` refused)."""
+    return json.loads(data)
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN/inf: a non-finite score is written as null."""
+    return value if math.isfinite(value) else None

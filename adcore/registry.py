@@ -1,0 +1,263 @@
+"""The model store service: what a stored model is, how stores are found, how artifacts are trusted.
+
+A model store keeps an index of :class:`ModelRecord` rows and one artifact (a pickle)
+per row. Backends are plugins: ``register_storage`` registers a URL scheme and a
+``factory(url)`` returning an object that satisfies :class:`ModelStore`. This module
+holds what every backend shares, so a third-party backend gets the same guarantees:
+
+- :func:`open_store` picks the backend by URL scheme (``--store``, ``ADCORE_STORE``, or the
+  embedded default under ``ADCORE_HOME``);
+- :func:`verify_artifact` checks size and SHA-256 against the index before anything is
+  unpickled (a tampered or truncated artifact is refused with ``IntegrityError``);
+- :func:`parse_model_ref` reads ``name`` / ``name@version`` / ``name@latest``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from adcore.errors import (
+    IntegrityError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    ParameterError,
+    StoreError,
+)
+
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+STORE_ENV = "ADCORE_STORE"
+HOME_ENV = "ADCORE_HOME"
+# Test-only hook: seconds to sleep after the artifact is written and the index row is
+# inserted but before the transaction commits, so a test can SIGKILL a save at its
+# most fragile moment. Never set it in production.
+TEST_PAUSE_ENV = "ADCORE_TEST_PAUSE_BEFORE_COMMIT"
+TEST_PAUSE_MARKER = "adcore-test: paused before commit"
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One stored model version: everything needed to trust, audit and score with it.
+
+    ``feature_names`` is ``None`` when the training data had no real column names (an
+    array, a header-less CSV); then only the feature count is checked at scoring time.
+    ``read_options`` are the reading choices made at fit (``columns``, ``header``,
+    ``nan``) so ``score`` reads new files the same way. ``artifact`` is the backend's key
+    for the pickle; ``sha256``/``size`` are checked before it is loaded.
+    """
+
+    name: str
+    version: int
+    algorithm: str
+    params: dict[str, Any]
+    threshold: float
+    threshold_method: str
+    contamination: float
+    seed: int | None
+    n_samples: int
+    n_features: int
+    feature_names: list[str] | None
+    dtypes: list[str]
+    read_options: dict[str, Any] = field(default_factory=dict)
+    score_quantiles: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str | None] = field(default_factory=dict)
+    sha256: str = ""
+    size: int = 0
+    artifact: str = ""
+    created_at: str = ""
+
+    @property
+    def ref(self) -> str:
+        """``name@version``: the reference that always means this exact model."""
+        return f"{self.name}@{self.version}"
+
+    def replace(self, **changes: Any) -> ModelRecord:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["ref"] = self.ref
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@runtime_checkable
+class ModelStore(Protocol):
+    """What a storage backend provides; ``factory(url)`` from ``register_storage`` returns one.
+
+    Guarantees a backend must give (the conformance suite in tests/test_registry.py checks
+    them): ``add`` makes the artifact durable before the index row becomes visible, and
+    the row appears in one transaction, so a crash leaves either a whole model or none;
+    concurrent ``add`` calls for one name get distinct, consecutive versions; a version
+    number is never reused, even after ``remove``.
+    """
+
+    url: str
+
+    def add(self, record: ModelRecord, artifact: bytes) -> ModelRecord:
+        """Store ``artifact`` and index ``record`` under the next version of ``record.name``.
+
+        ``record.sha256`` and ``record.size`` are already set by the caller; the backend
+        fills ``version``, ``artifact`` (its key) and ``created_at`` and returns the result.
+        """
+        ...
+
+    def get(self, name: str, version: int | None = None) -> ModelRecord:
+        """The record of ``name@version``, or of the latest version; ``ModelNotFoundError`` if none."""
+        ...
+
+    def list(self, name: str | None = None) -> list[ModelRecord]:
+        """Records ordered by name, then version; only one name's when ``name`` is given."""
+        ...
+
+    def read_artifact(self, record: ModelRecord) -> bytes:
+        """The raw artifact bytes (unverified: :func:`verify_artifact` checks them)."""
+        ...
+
+    def remove(self, name: str, version: int | None = None) -> list[ModelRecord]:
+        """Delete one version, or every version of ``name``; return what was removed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- references
+def check_model_name(name: str) -> str:
+    """A model name: letters, digits, '_', '-', '.', at most 128 characters, no '@'."""
+    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+        raise ParameterError(
+            f"invalid model name {name!r}: use letters, digits, '_', '-', '.' (max 128), starting with "
+            "a letter or digit"
+        )
+    return name
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None]:
+    """``"payments"`` -> (``payments``, None = latest); ``"payments@3"`` -> (``payments``, 3)."""
+    name, sep, version = str(ref).strip().partition("@")
+    check_model_name(name)
+    if not sep or version == "latest":
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise ParameterError(f"invalid model reference {ref!r}: the version after '@' must be a number >= 1")
+    return name, int(version)
+
+
+# ------------------------------------------------------------------------------ stores
+def default_store_url() -> str:
+    """The embedded store: ``$ADCORE_HOME/models`` (default: the user data dir for adcore)."""
+    home = os.environ.get(HOME_ENV)
+    if not home:
+        import platformdirs
+
+        home = platformdirs.user_data_dir("adcore", appauthor=False)
+    return str(Path(home).expanduser() / "models")
+
+
+def store_url(url: str | None = None) -> str:
+    """The URL in effect: the argument, else ``$ADCORE_STORE``, else the embedded default."""
+    return url or os.environ.get(STORE_ENV) or default_store_url()
+
+
+def url_scheme(url: str) -> str:
+    """``postgresql://...`` -> ``postgresql``; a plain path is a ``file`` store."""
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*)://", url)
+    return match.group(1).lower() if match else "file"
+
+
+def open_store(url: str | None = None) -> ModelStore:
+    """Open the model store at ``url`` with the backend registered for its scheme."""
+    from adcore.plugins import CORE_PLUGIN, get_host
+
+    resolved = store_url(url)
+    scheme = url_scheme(resolved)
+    backends = [r for r in get_host().registry("storage").values() if r.name == scheme]
+    if not backends:
+        known = sorted({r.name for r in get_host().registry("storage").values()})
+        raise StoreError(
+            f"no model-store backend for {scheme!r} URLs ({redact_url(resolved)}); installed schemes: "
+            f"{', '.join(known) or 'none'}"
+        )
+    registration = sorted(backends, key=lambda r: (r.plugin != CORE_PLUGIN, r.plugin))[0]
+    try:
+        factory = registration.load()
+    except MissingDependencyError as exc:
+        extra = registration.metadata.get("extra")
+        hint = f" (or: pip install 'adcore[{extra}]')" if extra else ""
+        raise MissingDependencyError(f"{exc}{hint}") from exc
+    store = factory(resolved)
+    if not isinstance(store, ModelStore):
+        raise StoreError(
+            f"storage backend {registration.qualified_name} returned {type(store).__name__}, "
+            "which is not a ModelStore"
+        )
+    return store
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password, for messages and listings."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def model_not_found(name: str, version: int | None, versions: list[int], url: str) -> ModelNotFoundError:
+    """The error for a missing model, listing the versions that do exist."""
+    where = f"in the store {redact_url(url)}"
+    if not versions:
+        return ModelNotFoundError(f"no model named {name!r} {where}; 'adcore models' lists the stored models")
+    listed = ", ".join(str(v) for v in sorted(versions))
+    return ModelNotFoundError(f"model {name!r} has no version {version} {where}; its versions: {listed}")
+
+
+# --------------------------------------------------------------------------- integrity
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_artifact(record: ModelRecord, data: bytes) -> bytes:
+    """Refuse an artifact whose size or SHA-256 differs from the index; return it unchanged.
+
+    Artifacts are pickles, and unpickling runs code: this check is what keeps a file
+    altered behind the index's back from ever being loaded.
+    """
+    if len(data) != record.size:
+        state = "truncated" if len(data) < record.size else "longer than recorded"
+        raise IntegrityError(
+            f"model {record.ref}: artifact is {state} ({len(data)} bytes, the index says {record.size}); "
+            "refusing to load it"
+        )
+    digest = sha256_hex(data)
+    if digest != record.sha256:
+        raise IntegrityError(
+            f"model {record.ref}: artifact checksum mismatch (sha256 {digest[:16]}..., the index says "
+            f"{record.sha256[:16]}...); it was modified after saving: refusing to load it"
+        )
+    return data
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC timestamp with seconds (what ``created_at`` holds)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def crash_test_pause() -> None:
+    """Test-only: sleep where a crash hurts most, if ``ADCORE_TEST_PAUSE_BEFORE_COMMIT`` is set."""
+    raw = os.environ.get(TEST_PAUSE_ENV)
+    if not raw:
+        return
+    sys.stderr.write(TEST_PAUSE_MARKER + "\n")
+    sys.stderr.flush()
+    time.sleep(float(raw))

@@ -1,0 +1,83 @@
+"""HTTP metrics and the ``/metrics`` registry.
+
+Requests are counted by method, route *template* (``/v1/models/{ref}/score``, never the
+raw path, so a client cannot blow up the label set) and status; latency is a histogram
+per route. The scoring, model-load and drift metrics come from the ``prometheus``
+monitor (:mod:`adcore.builtin.prometheus_monitor`) built on the same registry, so the
+server and ``adcore stream`` publish the same metric names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from adcore.builtin.prometheus_monitor import PrometheusMonitor
+
+UNMATCHED = "<unmatched>"
+
+
+class ServerMetrics:
+    """One registry per app: HTTP metrics here, domain metrics in :attr:`domain`."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "adcore_http_requests_total",
+            "HTTP requests, by route and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "adcore_http_request_duration_seconds",
+            "HTTP request latency, by route.",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+        self.in_flight = Gauge("adcore_http_requests_in_flight", "Requests being served.", registry=r)
+        self.domain = PrometheusMonitor(self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """ASGI middleware timing every HTTP request and counting it by route template and status."""
+
+    def __init__(self, app: Any, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            self.metrics.in_flight.dec()
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.observe(scope.get("method", "GET"), route, status, time.perf_counter() - started)

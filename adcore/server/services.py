@@ -1,0 +1,124 @@
+"""The work behind each route, as plain blocking functions run in worker threads.
+
+Each one calls the same service the CLI calls (``adcore.detection.detect``,
+``adcore.models.fit``, the model store, ``adcore.explain``), so a request and the
+equivalent command give the same scores for the same data and seed. Nothing here knows
+about HTTP: the routes validate, call these off the event loop, and shape the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adcore.data import Dataset
+from adcore.registry import ModelRecord, open_store, parse_model_ref
+from adcore.results import DetectionResult
+from adcore.server.stores import ThreadStores
+
+
+def as_dataset(rows: np.ndarray, feature_names: list[str] | None) -> Dataset:
+    """A request's matrix (already checked for shape and finiteness) as a validated Dataset."""
+    return Dataset.from_array(rows, feature_names, source="request")
+
+
+def detect(
+    rows: np.ndarray,
+    feature_names: list[str] | None,
+    *,
+    algorithm: str,
+    params: dict[str, Any],
+    contamination: float,
+    threshold: str,
+    seed: int | None,
+) -> DetectionResult:
+    from adcore.detection import detect as detect_service
+
+    return detect_service(
+        as_dataset(rows, feature_names),
+        algorithm,
+        contamination=contamination,
+        threshold=threshold,
+        seed=seed,
+        **params,
+    )
+
+
+def fit(
+    rows: np.ndarray,
+    feature_names: list[str] | None,
+    *,
+    name: str,
+    stores: ThreadStores,
+    algorithm: str,
+    params: dict[str, Any],
+    contamination: float,
+    threshold: str,
+    seed: int | None,
+) -> ModelRecord:
+    """Fit and save the next version of ``name``; return its index entry."""
+    from adcore.models import fit as fit_service
+
+    with stores.use() as store:
+        model = fit_service(
+            rows,
+            algorithm,
+            name=name,
+            store=store,
+            contamination=contamination,
+            threshold=threshold,
+            seed=seed,
+            columns=feature_names,
+            **params,
+        )
+    assert model.record is not None
+    return model.record
+
+
+def score(model: Any, rows: np.ndarray, feature_names: list[str] | None) -> DetectionResult:
+    """Score rows with a loaded model; its schema check refuses different features."""
+    return model.score(as_dataset(rows, feature_names))
+
+
+def explain(
+    model: Any, rows: np.ndarray, feature_names: list[str] | None, top: int | None
+) -> list[dict[str, float]]:
+    """One attribution dict per row, after the same schema check as scoring."""
+    from adcore.explain import explain as explain_service
+    from adcore.schema import check_schema
+
+    dataset = as_dataset(rows, feature_names)
+    check_schema(model.schema, dataset.feature_names, model=model.ref or "the model")
+    names = feature_names or model.schema.feature_names
+    return explain_service(model.detector, dataset.X, feature_names=names, top=top)
+
+
+def list_models(stores: ThreadStores, name: str | None = None) -> list[ModelRecord]:
+    with stores.use() as store:
+        return store.list(name)
+
+
+def remove_models(stores: ThreadStores, ref: str, version: int | None) -> list[ModelRecord]:
+    """Delete ``name`` (every version), ``name@v`` or ``name`` with ``version``."""
+    from adcore.errors import ParameterError
+
+    name, ref_version = parse_model_ref(ref)
+    if ref_version is not None and version is not None and ref_version != version:
+        raise ParameterError(f"{ref!r} and version={version} name different versions; give one")
+    with stores.use() as store:
+        if ref_version is None and version is None and "@" in ref:  # name@latest: that one version only
+            ref_version = store.get(name).version
+        return store.remove(name, ref_version if ref_version is not None else version)
+
+
+READINESS_PROBE = "adcore-readiness-probe"
+
+
+def check_store(store: str | None) -> None:
+    """Open the store and run one index query; raises when it cannot be used."""
+    opened = open_store(store)
+    try:
+        opened.list(READINESS_PROBE)
+    finally:
+        opened.close()

@@ -1,0 +1,157 @@
+"""What one app instance holds, and the bookkeeping every scoring call shares.
+
+Routes reach it as ``request.app.state.adcore``. After a detection or scoring call,
+:meth:`ServerState.record_scoring` updates the dashboard ring, the Prometheus counters
+(labelled by algorithm), the model's drift detector, and publishes
+``detection.completed`` / ``drift.detected`` events to the monitors chosen with
+``--monitor``. Events from the server carry ``stream="serve:<model or detect>"``, so a
+sink that also receives ``adcore stream`` events can tell them apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from adcore.server.activity import Activity
+from adcore.server.drift_watch import DriftWatch
+from adcore.server.limits import TokenBucketLimiter
+from adcore.server.metrics import ServerMetrics
+from adcore.server.model_cache import ModelCache
+from adcore.server.settings import ServerSettings
+from adcore.server.stores import ThreadStores
+
+T = TypeVar("T")
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    metrics: ServerMetrics
+    activity: Activity
+    models: ModelCache
+    drift: DriftWatch
+    rate_limiter: TokenBucketLimiter
+    stores: ThreadStores
+    bus: Any
+    host: Any = None
+    _cpu_limiter: Any = None
+    _algorithms: list[dict[str, Any]] | None = field(default=None)
+
+    @classmethod
+    def create(cls, settings: ServerSettings, host: Any = None) -> ServerState:
+        from adcore.events import EventBus, load_monitors
+
+        metrics = ServerMetrics()
+        names = [m for m in settings.monitors if m.split(":")[-1] != "prometheus"]  # built in: /metrics
+        bus = EventBus(monitors=load_monitors(names), on_error=_log_monitor_error)
+        return cls(
+            settings=settings,
+            metrics=metrics,
+            activity=Activity(settings.recent),
+            models=ModelCache(
+                settings.model_cache, on_load=lambda m: metrics.domain.model_loaded(m.algorithm)
+            ),
+            drift=DriftWatch(
+                window=settings.drift_window, alpha=settings.drift_alpha, max_models=settings.model_cache
+            ),
+            rate_limiter=TokenBucketLimiter(settings.rate_limit, settings.rate_burst),
+            stores=ThreadStores(settings.store),
+            bus=bus,
+            host=host,
+        )
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking ``fn`` in a worker thread, at most ``concurrency`` at a time.
+
+        Fitting and scoring hold the CPU for up to seconds; on the event loop they would
+        stall every other request, health checks included.
+        """
+        import anyio
+
+        if self._cpu_limiter is None:  # created on the loop, on first use
+            self._cpu_limiter = anyio.CapacityLimiter(self.settings.concurrency)
+        return await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), limiter=self._cpu_limiter
+        )
+
+    def algorithms(self) -> list[dict[str, Any]]:
+        """Every algorithm with its parameter schema, described once (plugins don't change while serving)."""
+        if self._algorithms is None:
+            from adcore.catalog import describe_algorithm, list_algorithms
+
+            rows = []
+            for row in list_algorithms():
+                try:
+                    info = describe_algorithm(row["name"])
+                    row = {**row, "parameters": info["parameters"], "schema": info["schema"]}
+                except Exception as exc:  # a plugin's missing package must not hide the others
+                    row = {**row, "error": f"{type(exc).__name__}: {exc}"}
+                rows.append(row)
+            self._algorithms = rows
+        return self._algorithms
+
+    def record_scoring(self, result: Any, *, kind: str, model: Any = None, duration_ms: float) -> None:
+        """Bookkeeping after one detect/score call (runs in the worker thread)."""
+        from adcore.events import DetectionCompleted, DriftDetected, utc_timestamp
+
+        ref = model.ref if model is not None else None
+        stream = f"serve:{ref or kind}"
+        now = utc_timestamp()
+        self.activity.add_detection(result, kind=kind, model=ref, duration_ms=duration_ms, time=now)
+        self.metrics.domain.scored(
+            result.algorithm, result.n_samples, result.n_anomalies, duration_ms / 1000.0
+        )
+        if self.bus.wants(DetectionCompleted.type):
+            self.bus.publish(
+                DetectionCompleted(
+                    stream=stream,
+                    records=result.n_samples,
+                    scored=result.n_samples,
+                    warmup=0,
+                    anomalies=result.n_anomalies,
+                    malformed=0,
+                    first_offset=0,
+                    last_offset=result.n_samples - 1,
+                    model=ref,
+                    threshold=float(result.threshold),
+                    duration_ms=round(duration_ms, 3),
+                )
+            )
+        if model is not None and ref is not None:
+            for signal in self.drift.update(ref, model.detector.decision_scores_, result.scores):
+                event = DriftDetected(
+                    stream=stream,
+                    detector=signal.detector,
+                    on="scores",
+                    offset=int(signal.index),
+                    statistic=_finite(signal.statistic),
+                    threshold=_finite(signal.threshold),
+                    p_value=_finite(signal.p_value),
+                    feature=signal.feature,
+                    action="none",
+                )
+                self.activity.add_drift({**event.to_dict(), "model": ref, "algorithm": result.algorithm})
+                self.metrics.domain.drifted(result.algorithm, signal.detector, "scores")
+                self.bus.publish(event)
+        self.bus.flush()
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+def _finite(value: Any) -> float | None:
+    import math
+
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _log_monitor_error(message: str) -> None:
+    import logging
+
+    logging.getLogger("adcore.server").warning(message)

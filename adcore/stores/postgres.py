@@ -1,0 +1,195 @@
+"""A model store for several machines: a PostgreSQL index, artifacts in S3 (or a shared directory).
+
+URL: ``postgresql://USER[:PASSWORD]@HOST:PORT/DB?artifacts=s3://BUCKET/PREFIX`` (other
+query parameters such as ``sslmode`` go to libpq unchanged; ``artifacts=file:///dir``
+uses a directory every machine mounts). The S3 endpoint and credentials come from the
+standard AWS environment variables (see :class:`~adcore.stores.artifacts.S3Artifacts`).
+
+Registered by the core exactly as a third-party backend would be: lazily, with
+``needs=["psycopg", "boto3"]``, installed by ``pip install 'adcore[postgres]'``.
+
+Guarantees, as for the embedded store:
+
+- the artifact is uploaded first, under a content-addressed key; then the index row is
+  inserted in one transaction, so a crash leaves at most an unreferenced object;
+- versions come from ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on a names table,
+  which row-locks the name: concurrent saves get distinct, consecutive versions, never a
+  reused one; the (name, version) primary key backs this up;
+- two versions may share one object (identical bytes), so the object is deleted only when
+  no row references it, under an advisory lock on its key that a concurrent save of the
+  same bytes also takes (and then re-uploads if the object went away).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import boto3  # noqa: F401  - imported here so a missing package is reported when the store opens
+import psycopg
+from psycopg.rows import dict_row
+
+from adcore.errors import StoreError
+from adcore.registry import ModelRecord, crash_test_pause, model_not_found, redact_url, utc_now
+from adcore.stores.artifacts import ArtifactStore, open_artifacts
+from adcore.stores.rows import COLUMNS, models_table_ddl, names_table_ddl, record_to_row, row_to_record
+
+MODELS = "adcore_models"
+NAMES = "adcore_model_names"
+_SCHEMA_LOCK = 0x0AD0C03E  # advisory lock id serialising CREATE TABLE IF NOT EXISTS
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """Separate libpq's connection URL from the ``artifacts=`` location."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    artifacts = [v for k, v in query if k == "artifacts"]
+    if not artifacts or not artifacts[0]:
+        raise StoreError(
+            f"the store URL {redact_url(url)} names no artifact location: add "
+            "?artifacts=s3://bucket/prefix (or ?artifacts=file:///shared/dir)"
+        )
+    rest = urlencode([(k, v) for k, v in query if k != "artifacts"])
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), artifacts[0]
+
+
+def _lock_id(key: str) -> int:
+    """A signed 64-bit advisory-lock id for an artifact key."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+class PostgresStore:
+    """A :class:`~adcore.registry.ModelStore` shared by every machine that reaches the database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        conninfo, artifacts_url = split_url(url)
+        self.artifacts: ArtifactStore = open_artifacts(artifacts_url)
+        try:
+            self._conn = psycopg.connect(conninfo, autocommit=True, row_factory=dict_row, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the model index {redact_url(conninfo)}: {_one_line(exc)}"
+            ) from exc
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        """Create the tables once; a role that may only read (scoring machines) never needs CREATE."""
+        row = self._conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL AS ready", (MODELS, NAMES)
+        ).fetchone()
+        if row["ready"]:
+            return
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            self._conn.execute(models_table_ddl(MODELS))
+            self._conn.execute(names_table_ddl(NAMES))
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_url(self.url)!r})"
+
+    # --------------------------------------------------------------------- API
+    def add(self, record: ModelRecord, artifact: bytes) -> ModelRecord:
+        key = self.artifacts.put(artifact, record.sha256, record.name)  # durable before the row
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_id(key),))
+                if self.artifacts.shared_keys and not self.artifacts.exists(key):
+                    self.artifacts.put(artifact, record.sha256, record.name)  # a concurrent rm took it
+                version = self._conn.execute(
+                    f"INSERT INTO {NAMES} (name, last_version) VALUES (%s, 1) ON CONFLICT (name) "
+                    f"DO UPDATE SET last_version = {NAMES}.last_version + 1 RETURNING last_version",
+                    (record.name,),
+                ).fetchone()["last_version"]
+                stored = record.replace(version=int(version), artifact=key, created_at=utc_now())
+                row = record_to_row(stored)
+                placeholders = ", ".join(["%s"] * len(COLUMNS))
+                self._conn.execute(
+                    f"INSERT INTO {MODELS} ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                    [row[c] for c in COLUMNS],
+                )
+                crash_test_pause()
+        except psycopg.Error as exc:
+            if not self.artifacts.shared_keys:
+                self.artifacts.delete(key)
+            raise StoreError(f"saving {record.name} failed in the model index: {_one_line(exc)}") from exc
+        return stored
+
+    def get(self, name: str, version: int | None = None) -> ModelRecord:
+        if version is None:
+            row = self._conn.execute(
+                f"SELECT * FROM {MODELS} WHERE name = %s ORDER BY version DESC LIMIT 1", (name,)
+            ).fetchone()
+        else:
+            row = self._conn.execute(
+                f"SELECT * FROM {MODELS} WHERE name = %s AND version = %s", (name, version)
+            ).fetchone()
+        if row is None:
+            raise model_not_found(name, version, [r.version for r in self.list(name)], self.url)
+        return row_to_record(row)
+
+    def list(self, name: str | None = None) -> list[ModelRecord]:
+        if name is None:
+            rows = self._conn.execute(f"SELECT * FROM {MODELS} ORDER BY name, version").fetchall()
+        else:
+            rows = self._conn.execute(
+                f"SELECT * FROM {MODELS} WHERE name = %s ORDER BY version", (name,)
+            ).fetchall()
+        return [row_to_record(r) for r in rows]
+
+    def read_artifact(self, record: ModelRecord) -> bytes:
+        return self.artifacts.get(record.artifact)
+
+    def remove(self, name: str, version: int | None = None) -> list[ModelRecord]:
+        targets = [r for r in self.list(name) if version is None or r.version == version]
+        if not targets:
+            raise model_not_found(name, version, [r.version for r in self.list(name)], self.url)
+        keys = sorted({r.artifact for r in targets})
+        locks = [_lock_id(k) for k in keys]
+        for lock in locks:  # session locks: held across the commit and the object deletes
+            self._conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+        try:
+            with self._conn.transaction():
+                removed = [
+                    row_to_record(row)
+                    for r in targets
+                    for row in self._conn.execute(
+                        f"DELETE FROM {MODELS} WHERE name = %s AND version = %s RETURNING *",
+                        (r.name, r.version),
+                    ).fetchall()
+                ]
+                unused = [
+                    k
+                    for k in keys
+                    if self._conn.execute(
+                        f"SELECT 1 FROM {MODELS} WHERE artifact = %s LIMIT 1", (k,)
+                    ).fetchone()
+                    is None
+                ]
+            for key in unused:  # after the commit: a crash here leaves a stray object, never a dangling row
+                self.artifacts.delete(key)
+        finally:
+            for lock in locks:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+        if not removed:  # removed concurrently by someone else
+            raise model_not_found(name, version, [r.version for r in self.list(name)], self.url)
+        return removed
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def open_store(url: str) -> PostgresStore:
+    """The ``register_storage`` factory for ``postgresql://`` URLs."""
+    return PostgresStore(url)

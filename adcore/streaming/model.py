@@ -1,0 +1,121 @@
+"""The model a stream scores with: where it came from, how it is refitted, what it is called.
+
+A stream either fits its own model after warm-up (``--algo``) or starts from a registry
+model (``--model payments@3``). Either way refits use the same algorithm and parameters
+on the recent window. A registry model is never overwritten: refits are labelled
+``payments@3+r1``, ``+r2``... in the output and events, and are written to the store only
+with ``--save-retrained NAME`` (each refit then becomes the next version of ``NAME``, and
+its label is that ``NAME@version``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from adcore.detector import Detector
+
+
+class StreamModel:
+    """The detector in effect plus its provenance; see the module docstring."""
+
+    def __init__(
+        self,
+        template: Detector,
+        *,
+        fitted: bool = False,
+        base_ref: str | None = None,
+        feature_names: list[str] | None = None,
+        n_features: int | None = None,
+        save_as: str | None = None,
+        store: Any = None,
+    ) -> None:
+        self.detector: Detector | None = template if fitted else None
+        self._template_params = template.get_params()
+        self.base_ref = base_ref
+        self.feature_names = feature_names
+        self.n_features = n_features
+        self.save_as = save_as
+        self.store = store
+        self.refits = 0
+        self.label: str | None = base_ref
+
+    # -- construction
+    @classmethod
+    def from_algorithm(
+        cls, detector: Detector, *, save_as: str | None = None, store: Any = None
+    ) -> StreamModel:
+        """An unfitted detector (validated parameters) that the stream fits after warm-up."""
+        return cls(detector, save_as=save_as, store=store)
+
+    @classmethod
+    def from_registry(cls, ref: str, *, store: Any = None, save_as: str | None = None) -> StreamModel:
+        """A stored model (``name`` or ``name@version``), loaded and checksum-verified."""
+        from adcore.models import load_model
+
+        model = load_model(ref, store=store)
+        return cls(
+            model.detector,
+            fitted=True,
+            base_ref=model.ref,
+            feature_names=model.schema.feature_names,
+            n_features=model.schema.n_features,
+            save_as=save_as,
+            store=store,
+        )
+
+    # -- state
+    @property
+    def fitted(self) -> bool:
+        return self.detector is not None
+
+    @property
+    def algorithm(self) -> str:
+        algorithm = self._template_params["algorithm"]
+        if isinstance(algorithm, str):
+            return algorithm
+        return str(getattr(algorithm, "__qualname__", repr(algorithm)))
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self.detector is None else float(self.detector.threshold_)
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Scores of a batch (higher = more anomalous)."""
+        assert self.detector is not None, "fit first"
+        return self.detector.decision_function(X)
+
+    def refit(self, X: np.ndarray, feature_names: list[str] | None) -> tuple[float, bool]:
+        """Fit a fresh detector (same algorithm and parameters) on ``X``; returns (ms, saved).
+
+        The new detector replaces the old one only once fitted (and saved, with
+        ``save_as``), so a failing fit or save leaves the stream scoring with the previous model.
+        """
+        started = time.perf_counter()
+        detector = Detector(**self._template_params).fit(X)
+        fit_ms = (time.perf_counter() - started) * 1000.0
+        label, saved = self.label, False
+        if self.save_as is not None:
+            label, saved = self._save(detector, X, feature_names, fit_ms / 1000.0), True
+        elif self.base_ref is not None:
+            label = f"{self.base_ref}+r{self.refits + 1}"
+        self.detector, self.label = detector, label
+        self.refits += 1
+        return fit_ms, saved
+
+    def _save(self, detector: Detector, X: np.ndarray, names: list[str] | None, fit_seconds: float) -> str:
+        from adcore.models import Model
+        from adcore.schema import TrainingSchema, generated_names
+
+        real_names = names if names and not generated_names(names) else None
+        schema = TrainingSchema(
+            n_samples=int(X.shape[0]),
+            n_features=int(X.shape[1]),
+            feature_names=real_names,
+            dtypes=["float64"] * int(X.shape[1]),
+            read_options={"columns": real_names, "header": None, "nan": "error"},
+        )
+        model = Model(detector, schema, name=self.save_as, store=self.store, fit_seconds=fit_seconds)
+        return model.save().ref

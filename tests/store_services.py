@@ -1,0 +1,191 @@
+"""Real servers for the model-store tests: PostgreSQL 15 and moto's S3, on loopback.
+
+Both start once per test session (initdb ~1 s, moto ~1 s) and stop by PID at the end;
+each test gets a fresh database and bucket. The PostgreSQL server binaries are found
+with ``pg_config --bindir`` (Debian: package ``postgresql-15``; the client on PATH is
+not enough); ``moto_server`` comes from the virtualenv (``pip install "moto[server]"``).
+Without the PostgreSQL binaries the ``service`` cases skip; with them, they run, and a
+missing Python package (psycopg, boto3, moto) is a failure, not a silent skip.
+
+``store_url`` is the fixture the registry suite is parametrized over: ``sqlite`` (a
+directory in tmp_path) and ``postgres`` (PostgreSQL index + S3 artifacts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pg_bindir() -> Path | None:
+    """The server binaries' folder (``pg_config --bindir``), if PostgreSQL is installed."""
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        return None
+    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+    path = Path(out)
+    return path if (path / "initdb").exists() and (path / "pg_ctl").exists() else None
+
+
+def _require(module: str, install: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        pytest.fail(
+            f"PostgreSQL is installed, so the service tests must run; missing {module}: pip install {install}"
+        )
+
+
+@dataclass
+class PostgresServer:
+    host: str
+    port: int
+    user: str = "postgres"
+
+    def conninfo(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return name
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, fsync off)."""
+    bindir = pg_bindir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries not found (pg_config --bindir); apt-get install postgresql-15"
+        )
+    _require("psycopg", "'psycopg[binary]'")
+    root = Path(tempfile.mkdtemp(prefix="adcore-pg-"))
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    prefix: list[str] = []
+    if as_root:  # initdb refuses root: run the server as the postgres user
+        shutil.chown(root, "postgres", "postgres")  # mode 700 from mkdtemp; its parent must be traversable
+        if not root.parent.stat().st_mode & 0o001:
+            root.parent.chmod(root.parent.stat().st_mode | 0o011)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, log, port = root / "data", root / "log", free_port()
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
+    pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log)]
+    started = subprocess.run(
+        [*pg_ctl, "-w", "-t", "30", "-o", options, "start"], capture_output=True, text=True
+    )
+    if started.returncode != 0:
+        log_text = log.read_text() if log.exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start: {started.stderr} {log_text[-2000:]}")
+    try:
+        yield PostgresServer("127.0.0.1", port)
+    finally:
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+
+    def env(self) -> dict[str, str]:
+        """What boto3 (and any AWS tool) needs to talk to this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        env = self.env()
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+
+    def create_bucket(self) -> str:
+        name = f"b-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server(postgres_server: PostgresServer) -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 (data in memory); started only when PostgreSQL runs."""
+    _require("boto3", "boto3")
+    _require("moto", "'moto[server]'")
+    exe = Path(sys.executable).with_name("moto_server")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
+    port = free_port()
+    proc = subprocess.Popen(
+        [*command, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not start on port {port} (exit {proc.poll()})")
+                time.sleep(0.05)
+        yield S3Server(f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def postgres_store_url(
+    postgres_server: PostgresServer, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A fresh database and bucket; the AWS variables are set so subprocesses inherit them."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    database = postgres_server.create_database()
+    bucket = s3_server.create_bucket()
+    return f"{postgres_server.conninfo(database)}?artifacts=s3://{bucket}/models"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.service)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every registry test runs on both backends: the embedded store and PostgreSQL + S3."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store")
+    return str(request.getfixturevalue("postgres_store_url"))

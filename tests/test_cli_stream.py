@@ -1,0 +1,213 @@
+"""``adcore stream`` as a user meets it: real pipes, files, signals, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adcore.cli.main import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADCORE_")}
+    env["PYTHONPATH"] = str(REPO)
+    env["ADCORE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return env
+
+
+def adcore_stream(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "adcore.cli.main", "stream", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**_env(), **(env or {})},
+        timeout=120,
+    )
+
+
+def popen_stream(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "adcore.cli.main", "stream", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+
+
+class LineReader:
+    """Reads the child's stdout line by line with a deadline (``select`` + ``os.read``, never hangs)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        self.fd = proc.stdout.fileno()
+        self.buffer = b""
+
+    def line(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(deadline - time.monotonic(), 0))
+            assert ready, f"no output within {timeout}s"
+            chunk = os.read(self.fd, 65536)
+            assert chunk, "the stream ended"
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def rest(self, proc: subprocess.Popen, timeout: float) -> bytes:
+        proc.wait(timeout=timeout)
+        assert proc.stdout is not None
+        return self.buffer + proc.stdout.read()
+
+
+def records(n: int, seed: int = 0) -> list[dict]:
+    X = np.random.default_rng(seed).normal(size=(n, 3))
+    return [{"id": f"r{i}", "a": float(a), "b": float(b), "c": float(c)} for i, (a, b, c) in enumerate(X)]
+
+
+def jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+# ----------------------------------------------------------------------- end to end
+def test_stream_through_real_stdin_and_stdout():
+    rows = records(300)
+    text = jsonl(rows[:150]) + "this is not json\n" + jsonl(rows[150:])
+    proc = adcore_stream("--algo", "hbos", "--window", "100", "--batch-size", "64", stdin=text)
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["id"] for r in out] == [r["id"] for r in rows]
+    assert all(r["warmup"] for r in out[:100]) and all(isinstance(r["score"], float) for r in out[100:])
+    assert set(out[150]) == {"id", "score", "label"}
+    err = proc.stderr.splitlines()
+    assert err[0].startswith("skipped line 151: not JSON")
+    assert err[-1].startswith("stream: 300 records (100 warm-up), 1 malformed")
+
+
+def test_files_events_dead_letter_and_log_monitor(tmp_path: Path):
+    source = tmp_path / "in.jsonl"
+    rows = records(400)
+    source.write_text(jsonl(rows[:200]) + '{"id": "bad", "a": "x", "b": 1, "c": 2}\n' + jsonl(rows[200:]))
+    out, events, letters = tmp_path / "out.jsonl", tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
+    proc = adcore_stream(
+        "--source", f"file://{source}", "--sink", f"file://{out}", "--events", f"file://{events}",
+        "--dead-letter", f"file://{letters}", "--monitor", "log", "--window", "100", "--retrain", "every:100",
+        "--batch-size", "50", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(out.read_text().splitlines()) == 400
+    (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert letter["line_number"] == 201 and "'a' is not a finite number" in letter["error"]
+    published = [json.loads(line) for line in events.read_text().splitlines()]
+    kinds = {e["type"] for e in published}
+    assert {"detection.completed", "anomaly.detected", "model.retrained"} <= kinds
+    assert [e["reason"] for e in published if e["type"] == "model.retrained"] == ["initial"] + [
+        "periodic"
+    ] * 3
+    completed = [e for e in published if e["type"] == "detection.completed"]
+    assert sum(e["records"] for e in completed) == 400 and sum(e["malformed"] for e in completed) == 1
+    anomalies = [e for e in published if e["type"] == "anomaly.detected"]
+    assert all(e["record_id"].startswith("r") for e in anomalies)
+    logged = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert [e["id"] for e in logged] == [e["id"] for e in published]  # the log monitor saw the same events
+
+
+def test_stream_from_a_registry_model(tmp_path: Path):
+    import adcore
+
+    store = str(tmp_path / "store")
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    adcore.fit(X, algo="core:hbos", columns=["a", "b", "c"], name="payments", store=store)
+    proc = adcore_stream("--model", "payments", "--store", store, "-q", stdin=jsonl(records(20)))
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(out) == 20 and {r["model"] for r in out} == {"payments@1"}
+    assert not any(r.get("warmup") for r in out)
+
+
+# ------------------------------------------------------------------- latency, signals
+def test_max_delay_flushes_a_partial_batch_before_eof():
+    proc = popen_stream("--window", "50", "--batch-size", "1000", "--max-delay-ms", "100")
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(b'{"id": "first", "a": 1.0, "b": 2.0}\n')
+        proc.stdin.flush()  # and keep the pipe open: no EOF
+        line = LineReader(proc).line(timeout=30)
+        assert json.loads(line) == {"id": "first", "score": None, "label": None, "warmup": True}
+        assert proc.poll() is None  # still running, waiting for more
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_finishes_and_flushes_the_current_batch():
+    proc = popen_stream("--window", "5", "--batch-size", "2", "--max-delay-ms", "60000", "-q")
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(jsonl(records(2)).encode())  # a full batch: proves the loop runs
+        proc.stdin.flush()
+        reader = LineReader(proc)
+        first = [reader.line(timeout=30), reader.line(timeout=30)]
+        proc.stdin.write(jsonl(records(3)[2:]).encode())  # half a batch, due in 60 s
+        proc.stdin.flush()
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rest = reader.rest(proc, timeout=30)
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() - started < 20  # did not wait for the 60 s deadline
+        ids = [json.loads(line)["id"] for line in first + rest.splitlines()]
+        assert ids == ["r0", "r1", "r2"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ----------------------------------------------------------------------- bad options
+def test_bad_option_fails_before_reading(capfd, tmp_path):
+    cases = [
+        (["--window", "1"], "--window"),
+        (["--retrain", "sometimes"], "--retrain"),
+        (["--retrain", "on-drift"], "needs a drift detector"),
+        (["--drift", "cusum"], "--drift"),
+        (["--drift", "page-hinkley", "--drift-on", "features"], "score stream only"),
+        (["--drift", "ks", "--drift-param", "windw=5"], "windw"),
+        (["--drift", "ks", "--drift-param", "window"], "KEY=VALUE"),
+        (["--algo", "nosuch"], "unknown algorithm"),
+        (["--param", "n_bins=many"], "n_bins"),
+        (["--monitor", "nosuch"], "unknown monitor"),
+        (["--events", "nosuch://x"], "nosuch://"),
+        (["--source", f"file://{tmp_path}/missing.jsonl"], "no such file"),
+        (["--sink", f"file://{tmp_path}/no/dir/out.jsonl"], "folder does not exist"),
+        (["--model", "nosuch", "--store", str(tmp_path / "store")], "nosuch"),
+        (["--model", "m", "--algo", "hbos"], "cannot be combined with --model"),
+        (["--window-type", "hopping"], "--window-type"),
+    ]
+    for args, needle in cases:
+        code = run_cli(["stream", *args])
+        _, err = capfd.readouterr()
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2, (args, err)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], (args, err)
+
+
+@pytest.mark.parametrize("flag", ["--window-type", "--drift-on"])
+def test_help_lists_choices(capfd, flag):
+    assert run_cli(["stream", "--help"]) == 0
+    assert flag in capfd.readouterr().out

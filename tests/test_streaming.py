@@ -1,0 +1,472 @@
+"""The streaming service in-process: windows, warm-up, retraining, drift wiring, records, delivery."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from adcore.detector import create_detector
+from adcore.errors import ParameterError, SchemaMismatchError
+from adcore.events import EventBus
+from adcore.messaging import Message
+from adcore.streaming import (
+    RetrainPolicy,
+    SlidingWindow,
+    StreamConfig,
+    StreamingService,
+    StreamModel,
+    TumblingWindow,
+)
+from adcore.streaming.records import RecordDecoder
+
+FEATURES = ["a", "b", "c"]
+
+
+# ------------------------------------------------------------------------------ helpers
+class ListSource:
+    """A source over a list; ``log`` records poll/commit calls in order."""
+
+    def __init__(self, items: list[Any], log: list[str] | None = None) -> None:
+        self.items, self.pos, self.log = items, 0, log if log is not None else []
+
+    def poll(self, max_records: int, timeout: float) -> list[Any] | None:
+        if self.pos >= len(self.items):
+            return None
+        out = self.items[self.pos : self.pos + max_records]
+        self.pos += len(out)
+        return out
+
+    def commit(self) -> None:
+        self.log.append(f"commit@{self.pos}")
+
+    def close(self) -> None:
+        self.log.append("source.close")
+
+
+class MemorySink:
+    """Collects written values (and metadata); ``log`` records flushes."""
+
+    def __init__(self, log: list[str] | None = None) -> None:
+        self.values: list[bytes] = []
+        self.metadata: list[Any] = []
+        self.log = log if log is not None else []
+
+    def write(self, value: bytes, metadata: Any = None) -> None:
+        self.values.append(value)
+        self.metadata.append(metadata)
+
+    def flush(self) -> None:
+        self.log.append(f"flush@{len(self.values)}")
+
+    def close(self) -> None:
+        self.log.append("sink.close")
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in self.values]
+
+
+class Collector:
+    """A subscriber keeping every event it gets."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def __call__(self, event: Any) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str) -> list[Any]:
+        return [e for e in self.events if e.type == kind]
+
+
+def lines_of(X: np.ndarray, names: list[str] = FEATURES, **extra: Any) -> list[bytes]:
+    return [
+        json.dumps({"id": i, **{n: float(v) for n, v in zip(names, row, strict=True)}, **extra}).encode()
+        for i, row in enumerate(X)
+    ]
+
+
+def run_stream(
+    items: list[Any],
+    *,
+    algo: Any = "core:hbos",
+    model: StreamModel | None = None,
+    dead_letter: MemorySink | None = None,
+    reports: list[str] | None = None,
+    **config: Any,
+) -> tuple[MemorySink, Collector, StreamingService]:
+    from adcore.events import Subscription
+
+    sink = MemorySink()
+    collector = Collector()
+    cfg = StreamConfig(from_model=model is not None and model.fitted, **config).validated()
+    stream_model = model or StreamModel.from_algorithm(create_detector(algo))
+    service = StreamingService(
+        ListSource(items),
+        sink,
+        stream_model,
+        cfg,
+        events=EventBus(subscribers=[Subscription("test", collector)]),
+        dead_letter=dead_letter,
+        report=(reports.append if reports is not None else lambda _m: None),
+    )
+    service.run()
+    return sink, collector, service
+
+
+def shifted_stream(n_before: int, n_after: int, shift: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_before + n_after, len(FEATURES)))
+    X[n_before:] += shift
+    return X
+
+
+# ------------------------------------------------------------------------------ windows
+def test_sliding_window_keeps_the_last_n_rows_in_order():
+    window = SlidingWindow(5)
+    rows = np.arange(24, dtype=float).reshape(12, 2)
+    window.extend(rows[:3])
+    assert window.contents().tolist() == rows[:3].tolist()
+    window.extend(rows[3:7])  # wraps around the ring
+    assert window.contents().tolist() == rows[2:7].tolist()
+    window.extend(rows[7:12])  # a batch as large as the window
+    assert window.contents().tolist() == rows[7:12].tolist()
+    assert len(window) == 5 and window.n_seen == 12
+
+
+def test_tumbling_window_offers_the_last_complete_block():
+    window = TumblingWindow(4)
+    rows = np.arange(11, dtype=float).reshape(11, 1)
+    window.extend(rows[:3])
+    assert window.contents().ravel().tolist() == [0, 1, 2]  # partial first block before one completes
+    window.extend(rows[3:6])
+    assert window.contents().ravel().tolist() == [0, 1, 2, 3]  # rows 4, 5 start the next block
+    window.extend(rows[6:11])  # completes block 4..7, starts 8..
+    assert window.contents().ravel().tolist() == [4, 5, 6, 7]
+    assert window.n_seen == 11
+
+
+# ------------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"window": 1}, "--window"),
+        ({"window_type": "hopping"}, "--window-type"),
+        ({"warmup": 200, "window": 100}, "--warmup"),
+        ({"retrain": "sometimes"}, "--retrain"),
+        ({"retrain": "every:0"}, "--retrain"),
+        ({"retrain": "on-drift"}, "needs a drift detector"),
+        ({"drift": "cusum"}, "--drift"),
+        ({"drift": "adwin", "drift_on": "features"}, "score stream only"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"max_delay_ms": -1}, "--max-delay-ms"),
+        ({"features": ["a", "a"]}, "distinct"),
+        ({"save_retrained": "bad name"}, "invalid model name"),
+    ],
+)
+def test_config_mistakes_are_parameter_errors(changes, needle):
+    with pytest.raises(ParameterError, match=needle.replace("-", r"\-")):
+        StreamConfig(**changes).validated()
+
+
+def test_retrain_defaults_follow_where_the_model_comes_from():
+    assert StreamConfig(window=300).validated().policy == RetrainPolicy("every", 300)
+    assert StreamConfig(window=300, from_model=True).validated().policy == RetrainPolicy("never")
+    assert str(RetrainPolicy.parse("every:25")) == "every:25"
+
+
+def test_bad_drift_param_fails_before_reading():
+    cfg = StreamConfig(drift="ks", drift_params={"windw": 50}).validated()
+    with pytest.raises(ParameterError, match="windw"):
+        StreamingService(
+            ListSource([]), MemorySink(), StreamModel.from_algorithm(create_detector("hbos")), cfg
+        )
+
+
+# ---------------------------------------------------------------------- warm-up, retrain
+def test_warmup_records_are_marked_then_scored():
+    X = np.random.default_rng(1).normal(size=(60, 3))
+    sink, events, _ = run_stream(lines_of(X), window=50, warmup=20, retrain="never")
+    out = sink.records()
+    assert [r["id"] for r in out] == list(range(60))
+    assert all(r["warmup"] is True and r["score"] is None and r["label"] is None for r in out[:20])
+    assert all("warmup" not in r and isinstance(r["score"], float) and r["label"] in (0, 1) for r in out[20:])
+    fits = events.of("model.retrained")
+    assert [(e.reason, e.offset, e.n_samples) for e in fits] == [("initial", 20, 20)]
+
+
+def test_periodic_retraining_is_exact_whatever_the_batch_size():
+    X = np.random.default_rng(2).normal(size=(230, 3))
+    items = lines_of(X)
+    small, ev_small, _ = run_stream(items, window=40, retrain="every:30", batch_size=7)
+    large, ev_large, _ = run_stream(items, window=40, retrain="every:30", batch_size=1000)
+    assert small.values == large.values  # same scores: refits land on the same records
+    fits = [(e.reason, e.offset, e.n_samples) for e in ev_small.of("model.retrained")]
+    assert fits[0] == ("initial", 40, 40)
+    assert fits[1:] == [("periodic", 40 + 30 * k, 40) for k in range(1, 7)]
+    assert fits == [(e.reason, e.offset, e.n_samples) for e in ev_large.of("model.retrained")]
+
+
+def test_tumbling_window_retrains_on_whole_blocks():
+    X = np.random.default_rng(3).normal(size=(100, 3))
+    _, events, service = run_stream(lines_of(X), window=25, window_type="tumbling", batch_size=10)
+    fits = events.of("model.retrained")
+    assert [(e.reason, e.offset) for e in fits] == [
+        ("initial", 25),
+        ("periodic", 50),
+        ("periodic", 75),
+        ("periodic", 100),
+    ]
+    assert all(e.n_samples == 25 for e in fits)
+    assert service.window.contents().tolist() == X[75:100].tolist()
+
+
+class FlakyFit:
+    """Mean-distance detector whose second fit fails (a refit that cannot happen)."""
+
+    fits = 0
+
+    def fit(self, X, y=None):
+        type(self).fits += 1
+        if type(self).fits == 2:
+            raise RuntimeError("out of memory")
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        return np.abs(X - self.mean_).sum(axis=1)
+
+
+def test_failed_refit_is_reported_and_the_previous_model_kept():
+    FlakyFit.fits = 0
+    X = np.random.default_rng(6).normal(size=(80, 3))
+    reports: list[str] = []
+    sink, events, _ = run_stream(lines_of(X), algo=FlakyFit, window=20, retrain="every:20", reports=reports)
+    assert len(sink.values) == 80
+    assert (
+        len(reports) == 1
+        and "periodic refit at record 40 failed" in reports[0]
+        and "out of memory" in reports[0]
+    )
+    assert [(e.reason, e.offset) for e in events.of("model.retrained")] == [
+        ("initial", 20),
+        ("periodic", 60),
+        ("periodic", 80),
+    ]
+
+
+# ------------------------------------------------------------------------ drift wiring
+DRIFT_CASES = [
+    ("ks", "scores", {"window": 300}),
+    ("psi", "scores", {"window": 300}),
+    ("adwin", "scores", {}),
+    ("page-hinkley", "scores", {}),
+    ("ks", "features", {"window": 300}),
+    ("psi", "features", {"window": 300}),
+]
+
+
+@pytest.mark.parametrize(("detector", "on", "params"), DRIFT_CASES)
+def test_drift_detector_finds_a_planted_shift_and_retrains(detector, on, params):
+    X = shifted_stream(1500, 1500, shift=3.0)
+    _, events, _ = run_stream(
+        lines_of(X),
+        algo="core:mad",
+        window=400,
+        retrain="on-drift",
+        drift=detector,
+        drift_on=on,
+        drift_params=params,
+        batch_size=100,
+    )
+    drifts = events.of("drift.detected")
+    assert drifts, f"{detector} on {on} missed a 3-sigma shift"
+    first = drifts[0]
+    assert first.detector == detector and first.on == on and first.action == "retrain"
+    assert 1500 <= first.offset < 2300, first.offset
+    if on == "features":
+        assert first.feature in FEATURES
+    refits = [e for e in events.of("model.retrained") if e.reason == "drift"]
+    assert refits and refits[0].offset >= first.offset
+    assert refits[0].timestamp >= first.timestamp
+
+
+@pytest.mark.parametrize(("detector", "on", "params"), DRIFT_CASES)
+def test_drift_detector_is_quiet_on_stationary_data(detector, on, params):
+    X = shifted_stream(3000, 0, shift=0.0, seed=5)
+    _, events, _ = run_stream(
+        lines_of(X),
+        algo="core:mad",
+        window=400,
+        retrain="on-drift",
+        drift=detector,
+        drift_on=on,
+        drift_params=params,
+        batch_size=100,
+    )
+    assert events.of("drift.detected") == []
+    assert [e.reason for e in events.of("model.retrained")] == ["initial"]
+
+
+def test_drift_without_on_drift_policy_only_reports():
+    X = shifted_stream(800, 800, shift=4.0)
+    _, events, _ = run_stream(
+        lines_of(X), window=300, retrain="never", drift="ks", drift_params={"window": 200}, batch_size=50
+    )
+    assert events.of("drift.detected") and all(e.action == "none" for e in events.of("drift.detected"))
+    assert [e.reason for e in events.of("model.retrained")] == ["initial"]
+
+
+# ------------------------------------------------------------------------ registry model
+@pytest.fixture
+def stored_model(tmp_path):
+    import adcore
+
+    store = str(tmp_path / "store")
+    X = np.random.default_rng(7).normal(size=(300, 3))
+    adcore.fit(X, algo="core:hbos", columns=FEATURES, name="payments", store=store)
+    return store
+
+
+def test_stream_starts_from_a_registry_model_without_warmup(stored_model):
+    from adcore.registry import open_store
+
+    model = StreamModel.from_registry("payments", store=stored_model)
+    X = np.random.default_rng(8).normal(size=(120, 3))
+    sink, events, _ = run_stream(lines_of(X), model=model, window=50, retrain="every:50")
+    out = sink.records()
+    assert len(out) == 120 and not any(r.get("warmup") for r in out)
+    assert {r["model"] for r in out[:50]} == {"payments@1"}
+    assert {r["model"] for r in out[50:100]} == {"payments@1+r1"}
+    assert {r["model"] for r in out[100:]} == {"payments@1+r2"}
+    assert [e.saved for e in events.of("model.retrained")] == [False, False]
+    store = open_store(stored_model)
+    assert [r.version for r in store.list("payments")] == [1]  # never overwritten
+    store.close()
+
+
+def test_save_retrained_writes_new_versions_under_another_name(stored_model):
+    from adcore.registry import open_store
+
+    model = StreamModel.from_registry("payments@1", store=stored_model, save_as="payments-live")
+    X = np.random.default_rng(9).normal(size=(100, 3))
+    sink, events, _ = run_stream(lines_of(X), model=model, window=40, retrain="every:40")
+    assert [e.model for e in events.of("model.retrained")] == ["payments-live@1", "payments-live@2"]
+    assert sink.records()[-1]["model"] == "payments-live@2"
+    store = open_store(stored_model)
+    assert [r.version for r in store.list("payments-live")] == [1, 2]
+    assert store.get("payments-live", 2).feature_names == FEATURES
+    assert [r.version for r in store.list("payments")] == [1]
+    store.close()
+
+
+def test_registry_model_features_are_used_and_checked(stored_model):
+    model = StreamModel.from_registry("payments", store=stored_model)
+    # fields in another order, plus a numeric field that is not a feature: picked by name
+    items = [json.dumps({"zz": 5.0, "c": 0.1, "b": 0.2, "a": 0.3}).encode()] * 3
+    sink, _, _ = run_stream(items, model=model, window=10)
+    assert [r["zz"] for r in sink.records()] == [5.0, 5.0, 5.0]
+    with pytest.raises(SchemaMismatchError, match="--features"):
+        cfg = StreamConfig(features=["a", "b"], from_model=True).validated()
+        StreamingService(ListSource([]), MemorySink(), model, cfg)
+
+
+# ----------------------------------------------------------------------- records, order
+def test_malformed_lines_are_reported_and_skipped_in_order():
+    good = lines_of(np.random.default_rng(4).normal(size=(30, 3)))
+    bad = [
+        b"not json",
+        b'{"id": "m", "a": 1.0, "b": 2.0}',  # missing feature c
+        b'{"id": "s", "a": "1.5", "b": 2.0, "c": 3.0}',  # string value
+        b'{"id": "n", "a": NaN, "b": 2.0, "c": 3.0}',  # NaN is not JSON
+        b'{"id": "i", "a": 1e999, "b": 2.0, "c": 3.0}',  # overflows to infinity
+        b'{"id": "t", "a": true, "b": 2.0, "c": 3.0}',  # bool
+        b'{"id": "z", "a": null, "b": 2.0, "c": 3.0}',
+        b"[1.0, 2.0]",  # wrong length
+        b'"just a string"',
+        b"",  # blank: silently skipped
+    ]
+    items = good[:10] + bad + good[10:]
+    reports: list[str] = []
+    sink, _, service = run_stream(items, window=5, batch_size=8, reports=reports)
+    assert [r["id"] for r in sink.records()] == list(range(30))
+    assert len(reports) == 9
+    numbers = [int(r.split()[2].rstrip(":")) for r in reports]
+    assert numbers == list(range(11, 20))
+    joined = "\n".join(reports)
+    for needle in (
+        "not JSON",
+        "missing feature 'c'",
+        "'a' is not a finite number: \"1.5\"",
+        "NaN",
+        "true",
+        "null",
+        "array has 2 values, expected 3",
+        "object or array",
+    ):
+        assert needle in joined, needle
+    assert service.stats.malformed == 9 and service.stats.records == 30
+
+
+def test_dead_letter_sink_receives_line_error_and_number():
+    items = [b'{"a": 1, "b": 2, "c": 3}', b"{oops", b'{"a": 1, "b": 2, "c": 3}']
+    letters = MemorySink()
+    reports: list[str] = []
+    sink, _, _ = run_stream(items, window=2, dead_letter=letters, reports=reports)
+    assert reports == [] and len(sink.values) == 2
+    (letter,) = letters.records()
+    assert letter["line"] == "{oops" and letter["line_number"] == 2 and letter["error"].startswith("not JSON")
+
+
+def test_features_are_inferred_and_passthrough_fields_kept():
+    items = [
+        json.dumps({"id": 7, "user": "u1", "a": 1.0, "b": 2, "tags": ["x"], "nested": {"k": 1}}).encode(),
+        json.dumps({"id": 8, "user": "u2", "a": 1.5, "b": 3, "tags": [], "nested": {"k": 2}}).encode(),
+        json.dumps({"id": 9, "a": 0.5, "b": 1, "note": "fields may vary"}).encode(),
+    ]
+    sink, _, service = run_stream(items, window=2)
+    assert service.decoder.features == ["a", "b"]  # numeric, and not 'id'
+    out = sink.records()
+    assert out[0] == {
+        "id": 7,
+        "user": "u1",
+        "tags": ["x"],
+        "nested": {"k": 1},
+        "score": None,
+        "label": None,
+        "warmup": True,
+    }
+    assert out[2]["note"] == "fields may vary" and "a" not in out[2] and isinstance(out[2]["score"], float)
+    kept, _, _ = run_stream(items, window=2, keep_features=True)
+    assert kept.records()[2]["a"] == 0.5
+
+
+def test_array_records_and_explicit_features():
+    decoder = RecordDecoder(["p", "q"])
+    batch = decoder.decode([b"[1, 2]", b'{"q": 4, "p": 3, "r": "x"}', b"[1, 2, 3]"])
+    assert batch.X.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert [m.line_number for m in batch.malformed] == [3]
+    inferred = RecordDecoder(None)
+    assert inferred.decode([b"[0.5, 1.5, 2.5]"]).X.shape == (1, 3) and inferred.features == ["x0", "x1", "x2"]
+
+
+def test_metadata_flows_to_output_and_commit_follows_flush():
+    log: list[str] = []
+    items = [
+        Message(
+            json.dumps({"a": float(i), "b": 1.0}).encode(), {"topic": "t", "partition": 0, "offset": 100 + i}
+        )
+        for i in range(6)
+    ]
+    sink = MemorySink(log)
+    cfg = StreamConfig(window=3, batch_size=4).validated()
+    service = StreamingService(
+        ListSource(items, log), sink, StreamModel.from_algorithm(create_detector("hbos")), cfg
+    )
+    service.run()
+    out = sink.records()
+    assert [r["_meta"]["offset"] for r in out] == list(range(100, 106))
+    assert sink.metadata[0] == {"topic": "t", "partition": 0, "offset": 100}
+    assert log == ["flush@4", "commit@4", "flush@6", "commit@6"]

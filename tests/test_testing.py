@@ -1,0 +1,155 @@
+"""The conformance kit catches what it promises to, names the check and the fix, and honours metadata."""
+
+from __future__ import annotations
+
+import unittest
+
+import numpy as np
+import pytest
+
+from adcore import testing
+from adcore.plugins import PluginHost, set_host
+from adcore.testing import CHECKS, check_detector, parametrize_with_checks, roc_auc, subject_for
+
+
+class Good:
+    """Distance to the training mean: passes every check."""
+
+    def __init__(self, random_state: int | None = None) -> None:
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        return np.linalg.norm(X - self.mean_, axis=1)
+
+
+class Inverted(Good):
+    def decision_function(self, X):
+        return -super().decision_function(X)
+
+
+class Unseeded(Good):
+    def fit(self, X, y=None):
+        super().fit(X)
+        self.noise_ = np.random.default_rng().normal(size=X.shape[1]) * 1e-3
+        return self
+
+    def decision_function(self, X):
+        return np.linalg.norm(X - self.mean_ - self.noise_, axis=1)
+
+
+class Unpicklable(Good):
+    def fit(self, X, y=None):
+        super().fit(X)
+        self.transform_ = lambda Z: Z - self.mean_
+        return self
+
+
+class BatchDependent(Good):
+    def decision_function(self, X):
+        return np.linalg.norm(X - X.mean(axis=0), axis=1)
+
+
+class NanScores(Good):
+    def decision_function(self, X):
+        out = super().decision_function(X)
+        out[0] = np.nan
+        return out
+
+
+@pytest.mark.parametrize(
+    ("factory", "check", "message"),
+    [
+        (Inverted, "check_orientation", "higher must mean more anomalous"),
+        (Unseeded, "check_seed_determinism", "use it for every random source"),
+        (Unpicklable, "check_pickle_round_trip", "no lambdas"),
+        (BatchDependent, "check_score_single_row", "depends on the other rows"),
+        (NanScores, "check_fit_shapes_and_finite", "NaN or infinite"),
+    ],
+)
+def test_a_broken_detector_fails_naming_detector_check_and_fix(factory, check, message):
+    with pytest.raises(AssertionError) as info:
+        check_detector(factory)
+    text = str(info.value)
+    assert factory.__qualname__ in text and check in text and "how to fix:" in text
+    assert message in text
+
+
+def test_a_good_detector_passes_every_check():
+    report = check_detector(Good)
+    assert report == {c.__name__: "passed" for c in CHECKS}
+
+
+def test_roc_auc_matches_the_definition():
+    y = np.array([0, 0, 1, 1, 0])
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.4])
+    pairs = [(p, n) for p in s[y == 1] for n in s[y == 0]]
+    expected = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+    assert roc_auc(y, s) == pytest.approx(expected)
+
+
+PLUGIN = """
+import adcore
+@adcore.hookimpl
+def register_detectors(register):
+    register("inverted", "{module}:Inverted",
+             xfail_checks={{"check_orientation": "known", "check_score_new_data": "same"}})
+    register("slowpoke", "{module}:Good", slow=True)
+    register("needy", "{module}:Good", needs=("adcore-no-such-package",))
+"""
+
+
+@pytest.fixture
+def host_with_metadata():
+    import types
+
+    plugin = types.ModuleType("meta_plugin")
+    exec(PLUGIN.format(module=__name__), plugin.__dict__)
+    host = PluginHost(autoload=False)
+    host.load()
+    host.add_plugin(plugin, "meta")
+    set_host(host)
+    yield host
+    set_host(None)
+
+
+def test_xfail_checks_from_the_registration_are_not_run(host_with_metadata):
+    report = check_detector(
+        "meta:inverted", checks=["check_orientation", "check_score_new_data", "check_pickle_round_trip"]
+    )
+    assert report == {
+        "check_orientation": "expected failure: known",
+        "check_score_new_data": "expected failure: same",
+        "check_pickle_round_trip": "passed",
+    }
+
+
+def test_missing_needs_skip(host_with_metadata):
+    with pytest.raises(unittest.SkipTest, match="pip install adcore-no-such-package"):
+        check_detector("meta:needy")
+
+
+def test_parametrize_gives_readable_ids_and_marks(host_with_metadata):
+    mark = parametrize_with_checks(["meta:inverted", "meta:slowpoke", "meta:needy"])
+    cases = {p.id: p for p in mark.args[1]}
+    assert len(cases) == 3 * len(CHECKS)
+    assert "meta:inverted-check_orientation" in cases
+    names = lambda case: [m.name for m in case.marks]  # noqa: E731
+    assert names(cases["meta:inverted-check_orientation"]) == ["xfail"]
+    assert names(cases["meta:inverted-check_bad_input"]) == []
+    assert names(cases["meta:slowpoke-check_bad_input"]) == ["slow"]
+    assert names(cases["meta:needy-check_bad_input"]) == ["skip"]
+
+
+def test_params_are_passed_and_shown_in_the_label():
+    subject = subject_for(Good, {"random_state": 5})
+    assert subject.label == "Good(random_state=5)"
+    assert subject.build().get_params()["random_state"] == 5
+
+
+def test_the_data_is_a_clear_case():
+    assert testing.TRAIN.X.shape == (200, 4) and testing.TRAIN.y.sum() == 10
+    assert roc_auc(testing.TRAIN.y, np.linalg.norm(testing.TRAIN.X, axis=1)) == 1.0
