@@ -10,6 +10,6 @@ and their names may change. One role each:
 - `csv_reader`, `json_reader`, `numpy_reader`, `parquet_reader`: one reader per format family
 - `writers`: `ScoreWriter` and atomic publishing; `output_formats`: how each format is written
 
-Importing any of them imports numpy only: pyarrow, orjson and pandas are imported inside the
-functions that need them.
+At import time they need only numpy and the standard library: pyarrow, orjson and pandas are
+imported inside the functions that need them, so `import adcore.data` stays cheap.
 """
