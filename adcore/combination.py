@@ -80,8 +80,8 @@ def _check_method(method: Any, choices: tuple[str, ...], what: str) -> str:
 def _as_matrix(scores: Any, what: str, *, finite: bool) -> np.ndarray:
     """A float64 ``(n_samples, n_members)`` matrix, or a ParameterError saying what is wrong.
 
-    NaN is always refused (no combination can rank it); infinities are refused only
-    where a mean or a spread is estimated from the data (``finite=True``, i.e. training).
+    NaN is always refused (no combination can rank it); infinities only in training
+    matrices (``finite=True``), from which means, spreads and tails are estimated.
     """
     try:
         matrix = np.asarray(scores, dtype=np.float64)
@@ -111,9 +111,9 @@ def _ecdf(sorted_train: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
     ``(#{train < s} + #{train <= s}) / (2 n)``: ties count half, so a training row maps
     to ``(average rank - 0.5) / n`` and a new score beyond the training range to exactly
-    0 or 1. It depends only on the order of the scores, which is why it is the default
-    normalisation: members on wildly different scales (depths, distances, log
-    probabilities) become comparable without assuming any distribution.
+    0 or 1. It depends only on the order of the scores, so members on wildly different
+    scales (depths, distances, log probabilities) become comparable without assuming any
+    distribution.
     """
     n = sorted_train.shape[0]
     out = np.empty(scores.shape, dtype=np.float64)
@@ -303,7 +303,12 @@ class ScoreCombiner:
         if unknown:
             accepts = f"accepts only: {', '.join(allowed)}" if allowed else "takes no options"
             raise ParameterError(f"combination {self.method!r} {accepts}; got {', '.join(unknown)}")
-        self.min_agreement = float(options.get("min_agreement", 0.0))
+        try:
+            self.min_agreement = float(options.get("min_agreement", 0.0))
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"min_agreement must be a number, got {options['min_agreement']!r}"
+            ) from None
         if not -1.0 <= self.min_agreement < 1.0:
             raise ParameterError(f"min_agreement must be in [-1, 1), got {self.min_agreement!r}")
         self.weights = weights

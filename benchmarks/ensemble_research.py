@@ -7,8 +7,9 @@ member, IForest per seed) so combination ideas can be compared in seconds once t
 is warm. Every combination sees the score matrix only (no labels); the normalisers and
 combiners are fitted on the training scores exactly as the ensemble does at fit time.
 
-Run (about two minutes on two cores once the member scores are cached, which takes under
-a minute the first time; ``--subsets --lscp --holdout`` add about four more)::
+Run (about 2.5 minutes on two cores once the member scores are cached, which takes under
+a minute the first time; ``--subsets --lscp --holdout`` make it about 7 minutes, plus about
+15 the first time for the holdout refits)::
 
     PYTHONPATH=. python benchmarks/ensemble_research.py \\
         --datasets /work/shared/datasets/adbench --cache /tmp/adcore-ensemble-cache --seeds 0,1,2
