@@ -164,8 +164,11 @@ class Detector:
             raise DataError(f"need at least 2 rows to fit a detector, got {matrix.shape[0]}")
         params = self.validated_params()
         estimator = self._factory()(**params)
-        fit_args = inspect.signature(estimator.fit).parameters
-        estimator.fit(matrix, y) if "y" in fit_args and y is not None else estimator.fit(matrix)
+        if y is None:
+            estimator.fit(matrix)
+        else:  # only detectors that learn from labels take y (checked lazily: fits are hot in streams)
+            takes_y = "y" in inspect.signature(estimator.fit).parameters
+            estimator.fit(matrix, y) if takes_y else estimator.fit(matrix)
         self.estimator_ = estimator
         self.n_features_in_ = matrix.shape[1]
         self.feature_medians_ = np.median(matrix, axis=0)  # the baseline explanations move features to
@@ -267,11 +270,18 @@ def confidence_from_scores(scores: np.ndarray, sorted_train: np.ndarray, thresho
     return out
 
 
-def create_detector(algorithm: str | Callable[..., Any], **params: Any) -> Detector:
+def create_detector(algorithm: str | Callable[..., Any], /, **params: Any) -> Detector:
     """Build a :class:`Detector` and validate its parameters now (errors before any data).
 
     ``"a,b,c"`` is shorthand for the ``core:ensemble`` detector with those members.
+    ``algorithm`` is positional-only so that a detector parameter of that name (PyOD's
+    KNN has one) is refused with a ParameterError rather than a TypeError.
     """
+    if "algorithm" in params:
+        raise ParameterError(
+            "'algorithm' names the detector and cannot be passed as one of its parameters "
+            "(the library's default for it applies)"
+        )
     if isinstance(algorithm, str) and "," in algorithm:
         from adcore.ensemble import parse_members
 

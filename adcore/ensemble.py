@@ -3,15 +3,16 @@
 An ensemble is an ordinary detector (registered as ``core:ensemble``), so it is wrapped,
 stored, scored, explained and streamed like any other; ``--algo iforest,ecod,knn`` is
 shorthand for it. What to combine and how is ``adcore.combination``'s job; this module
-fits the members (in worker processes when ``jobs > 1``, because most detectors hold
-the GIL in Python loops) and keeps what scoring new rows needs.
+fits the members (with ``jobs > 1``, in joblib's loky worker processes: most detectors
+hold the GIL for much of a fit, so threads barely help, and a plain ``fork`` deadlocks
+once the parent has started OpenMP or server threads; loky spawns clean workers, reuses
+them across fits and memory-maps large arrays instead of copying them) and keeps what
+scoring new rows needs.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -57,7 +58,7 @@ class EnsembleParams(BaseModel):
 
 
 def _fit_member(member: Any, X: np.ndarray) -> Any:
-    """Fit one member (module level, so worker processes can run it)."""
+    """Fit one member (a function, so the pool can map it)."""
     return member.fit(X)
 
 
@@ -125,11 +126,9 @@ class Ensemble:
         members = self._build_members()
         jobs = effective_jobs(self.jobs, len(members))
         if jobs > 1:
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            with ProcessPoolExecutor(
-                max_workers=jobs, mp_context=multiprocessing.get_context(method)
-            ) as pool:
-                members = list(pool.map(_fit_member, members, [X] * len(members)))
+            from joblib import Parallel, delayed
+
+            members = Parallel(n_jobs=jobs, backend="loky")(delayed(_fit_member)(m, X) for m in members)
         else:
             members = [_fit_member(m, X) for m in members]
         self.members_ = members

@@ -50,7 +50,13 @@ COMBINE = typer.Option(
     help="Ensembles: consensus (default), average, max, median, aom, moa, weighted, vote, stack.",
 )
 NORMALIZE = typer.Option(None, "--normalize", help="Ensembles: rank (default), zscore, minmax, unify, none.")
-JOBS = typer.Option(-1, "--jobs", "-j", help="Ensembles: members fitted in parallel; -1 = one per core.")
+JOBS = typer.Option(
+    1,
+    "--jobs",
+    "-j",
+    help="Ensembles: members fitted in parallel worker processes (-1 = one per core); worth it when "
+    "fits take seconds, since workers cost about a second to start.",
+)
 LABELS = typer.Option(
     None,
     "--labels",
