@@ -31,9 +31,10 @@ import unittest
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from adcore.errors import DataError, SchemaMismatchError
 
@@ -198,8 +199,12 @@ def _scores(subject: Subject, check: str, detector: Any, X: np.ndarray, what: st
 
 
 def _assert_same(subject: Subject, check: str, a: np.ndarray, b: np.ndarray, problem: str, fix: str) -> None:
+    """Equal to float32 precision: many detectors (every torch one) compute in float32, where
+    a batch of a different size may round differently; real differences are far larger."""
+    b = np.asarray(b, dtype=np.float64)
+    scale = float(np.max(np.abs(b))) if b.size and np.all(np.isfinite(b)) else 0.0
     try:
-        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * scale + 1e-12)
     except AssertionError as exc:
         worst = (
             float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
@@ -226,10 +231,6 @@ def check_params_schema(subject: Subject) -> None:
             f"the parameter model cannot be built: {type(exc).__name__}: {exc}",
             "pass params= as a pydantic model, 'module:Model' or a list of {'name','type','default'} dicts",
         ) from exc
-    from typing import Annotated
-
-    from pydantic import TypeAdapter
-
     for key, info in model.model_fields.items():  # type: ignore[attr-defined]
         if info.is_required() and key not in subject.params:
             raise _fail(

@@ -88,7 +88,10 @@ def run(datasets: list[Path], names: list[str], seed: int) -> dict[str, Any]:
         "protocol": "fit on all X, score all X, ROC-AUC vs y; default parameters",
         "seed": seed,
         "datasets": [p.stem for p in datasets],
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        },
         "results": results,
     }
 
@@ -108,8 +111,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="/work/shared/datasets/adbench", help="folder of ADBench .npz files")
-    parser.add_argument("--detectors", default=",".join(DETECTORS), help="comma-separated, from: " + ", ".join(DETECTORS))
+    parser.add_argument(
+        "--datasets", default="/work/shared/datasets/adbench", help="folder of ADBench .npz files"
+    )
+    parser.add_argument(
+        "--detectors", default=",".join(DETECTORS), help="comma-separated, from: " + ", ".join(DETECTORS)
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="torch_adbench.json", help="JSON results file")
     args = parser.parse_args()

@@ -470,3 +470,18 @@ def test_metadata_flows_to_output_and_commit_follows_flush():
     assert [r["_meta"]["offset"] for r in out] == list(range(100, 106))
     assert sink.metadata[0] == {"topic": "t", "partition": 0, "offset": 100}
     assert log == ["flush@4", "commit@4", "flush@6", "commit@6"]
+
+
+def test_plain_iterables_and_streams_without_a_descriptor_are_sources():
+    import io
+
+    from adcore.builtin.messaging import LineSource
+    from adcore.messaging import as_source
+
+    lines = [json.dumps({"a": float(i), "b": 1.0}).encode() for i in range(12)]
+    for source in (as_source(iter(lines)), LineSource(io.BytesIO(b"\n".join(lines) + b"\n"), "memory")):
+        sink = MemorySink()
+        cfg = StreamConfig(window=4, batch_size=5).validated()
+        StreamingService(source, sink, StreamModel.from_algorithm(create_detector("hbos")), cfg).run()
+        assert len(sink.values) == 12
+    assert as_source(iter([])).poll(10, 0.5) is None
