@@ -35,7 +35,7 @@ def test_matches_sklearn_on_random_data():
 def test_errors():
     with pytest.raises(DataError, match="both"):
         roc_auc([0, 0], [1, 2])
-    with pytest.raises(DataError, match="0 .normal. or 1"):
+    with pytest.raises(DataError, match=r"0 .normal. or 1"):
         roc_auc([0, 2], [1, 2])
     with pytest.raises(DataError, match="labels for"):
         average_precision([0, 1, 1], [1, 2])
