@@ -28,9 +28,19 @@ if [ -f scripts/system-deps.sh ]; then
     bash scripts/system-deps.sh
 fi
 
+# Each distribution's tests run in their own pytest session: they are separate projects
+# (their own conftest.py, test modules with the same basenames), as they are on PyPI.
 TEST_PATHS=(tests)
 for dir in adcore-*/tests plugins/*/tests; do
     [ -d "$dir" ] && TEST_PATHS+=("$dir")
 done
-python -m pytest "${TEST_PATHS[@]}" "$@"
-ruff check .
+failed=()
+for path in "${TEST_PATHS[@]}"; do
+    echo "== pytest $path"
+    python -m pytest "$path" "$@" || failed+=("$path")
+done
+ruff check . || failed+=("ruff")
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
