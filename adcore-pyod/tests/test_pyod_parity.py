@@ -141,3 +141,15 @@ def test_installed_console_script_gives_pyod_scores(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_allclose(read_scores(out), pyod_scores("iforest", X), rtol=RTOL, atol=0)
+
+
+def test_deep_svdd_adapter_gives_pyods_scores():
+    """pyod:deep-svdd goes through adcore_pyod.adapters (n_features at fit): still PyOD's scores."""
+    pytest.importorskip("torch")
+    from pyod.models.deep_svdd import DeepSVDD
+
+    X = load("42_WBC")
+    params = {"epochs": 3, "verbose": 0}
+    ours = adcore.detect(X, algo="pyod:deep-svdd", seed=SEED, **params).scores
+    theirs = DeepSVDD(n_features=X.shape[1], contamination=0.1, random_state=SEED, **params).fit(X)
+    np.testing.assert_allclose(ours, theirs.decision_scores_, rtol=1e-6)  # float32 network

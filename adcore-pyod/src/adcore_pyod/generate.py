@@ -15,10 +15,12 @@ static view (class hierarchy, signature, the missing package of a failed import)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import importlib.metadata as metadata
 import inspect
+import io
 import json
 import math
 import re
@@ -316,7 +318,8 @@ def cross_check(catalog: dict[str, Any]) -> list[str]:
     for entry in catalog["detectors"]:
         module_name, _, class_name = entry["class_path"].rpartition(".")
         try:
-            module = importlib.import_module(module_name)
+            with contextlib.redirect_stdout(io.StringIO()):  # some PyOD modules print when an import fails
+                module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             missing = (exc.name or "").split(".")[0]
             if _normalize(missing) not in {_normalize(n) for n in entry["needs"]}:
