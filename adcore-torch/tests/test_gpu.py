@@ -42,7 +42,9 @@ def test_trains_on_cuda_and_loads_on_the_cpu(cls, precision, rows, monkeypatch) 
     with pytest.warns(RuntimeWarning, match="scoring on the CPU"):
         on_cpu = pickle.loads(data)
     assert on_cpu.device_ == "cpu"
-    np.testing.assert_allclose(on_cpu.decision_function(X), scores, rtol=1e-3, atol=1e-4)
+    # cuDNN convolutions use TF32 by default: the sequence model's scores move more.
+    rtol = 2e-2 if cls is SequenceAutoEncoder else 1e-3
+    np.testing.assert_allclose(on_cpu.decision_function(X), scores, rtol=rtol, atol=1e-4)
 
 
 def test_gpu_scoring_matches_cpu_scoring_of_the_same_weights(rows) -> None:
