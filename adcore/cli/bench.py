@@ -46,9 +46,9 @@ def register(app: typer.Typer) -> None:
                 raise DataError("bench output must end in .json or .csv", path=output)
             check_output_path(output, "json" if suffix == ".json" else "csv")
         if plot:
-            _check_matplotlib()
             if Path(plot).suffix.lower() != ".png":
                 raise DataError("the plot is written as PNG: use a .png path", path=plot)
+            _check_matplotlib()
         paths = find_datasets(datasets)
         records = _run_with_progress(names, paths, ensemble, seed, label_column, run_benchmark)
         summary = summarise(records)
