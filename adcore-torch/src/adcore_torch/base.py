@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from adcore.errors import DataError, NotFittedError, ParameterError
+from adcore.errors import DataError, NotFittedError, ParameterError, SchemaMismatchError
 from pydantic import ValidationError
 from torch import nn
 
@@ -189,11 +189,11 @@ class TorchDetector:
 
     # --------------------------------------------------------------- scoring
     def decision_function(self, X: Any) -> np.ndarray:
-        """Anomaly scores, shape (n_samples,), higher = more anomalous; fp32 maths, float64 out."""
+        """Anomaly scores, shape (n_samples,), higher = more anomalous (see ``_scoring_network``)."""
         self._check_fitted()
         X = _as_matrix(X)
         if X.shape[1] != self.n_features_in_:
-            raise DataError(
+            raise SchemaMismatchError(
                 f"X has {X.shape[1]} features, but the model was fitted with {self.n_features_in_}"
             )
         if X.shape[0] == 0:

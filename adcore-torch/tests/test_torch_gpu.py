@@ -1,7 +1,6 @@
 """CUDA: mixed-precision training, and a GPU-trained model scoring on a CPU-only machine.
 
-Skipped without a CUDA device (marker ``gpu``); run on a GPU machine with
-``pytest adcore-torch/tests -m gpu``.
+Skipped without a CUDA device; on a GPU machine: ``pytest adcore-torch/tests/test_torch_gpu.py``.
 """
 
 from __future__ import annotations
@@ -11,16 +10,17 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from torch_support import FAST, make_rows
 
 from adcore_torch.detectors import VAE, AutoEncoder, DeepSVDD, SequenceAutoEncoder
 
-pytestmark = pytest.mark.gpu
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
 @pytest.mark.parametrize("cls", [AutoEncoder, VAE, DeepSVDD, SequenceAutoEncoder], ids=lambda c: c.__name__)
 @pytest.mark.parametrize("precision", ["auto", "fp16", "fp32"])
-def test_trains_on_cuda_and_loads_on_the_cpu(cls, precision, rows, monkeypatch) -> None:
+def test_trains_on_cuda_and_loads_on_the_cpu(cls, precision, monkeypatch) -> None:
+    rows = make_rows()
     X = rows[0]
     detector = cls(device="cuda", precision=precision, random_state=0, **{**FAST, "epochs": 10}).fit(X)
     assert detector.device_.startswith("cuda")
@@ -47,7 +47,8 @@ def test_trains_on_cuda_and_loads_on_the_cpu(cls, precision, rows, monkeypatch) 
     np.testing.assert_allclose(on_cpu.decision_function(X), scores, rtol=rtol, atol=1e-4)
 
 
-def test_gpu_scoring_matches_cpu_scoring_of_the_same_weights(rows) -> None:
+def test_gpu_scoring_matches_cpu_scoring_of_the_same_weights() -> None:
+    rows = make_rows()
     X = rows[0]
     detector = AutoEncoder(device="cuda", random_state=0, **FAST).fit(X)
     on_cpu = pickle.loads(pickle.dumps(detector))

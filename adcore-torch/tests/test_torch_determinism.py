@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from torch_support import FAST, make_rows
 
 from adcore_torch.detectors import VAE, AutoEncoder, DeepSVDD, SequenceAutoEncoder
 
@@ -13,7 +13,8 @@ CLASSES = [AutoEncoder, VAE, DeepSVDD, SequenceAutoEncoder]
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_same_seed_same_scores_other_seed_other_scores(cls, rows) -> None:
+def test_same_seed_same_scores_other_seed_other_scores(cls) -> None:
+    rows = make_rows()
     X = rows[0]
     params = (
         {**FAST, "device": "cpu", "dropout": 0.1} if cls in (AutoEncoder, VAE) else {**FAST, "device": "cpu"}
@@ -26,7 +27,8 @@ def test_same_seed_same_scores_other_seed_other_scores(cls, rows) -> None:
     assert not np.array_equal(first.decision_scores_, other.decision_scores_)
 
 
-def test_fit_leaves_the_global_random_state_and_flags_alone(rows) -> None:
+def test_fit_leaves_the_global_random_state_and_flags_alone() -> None:
+    rows = make_rows()
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
@@ -35,6 +37,7 @@ def test_fit_leaves_the_global_random_state_and_flags_alone(rows) -> None:
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-def test_unseeded_fits_still_work(rows) -> None:
+def test_unseeded_fits_still_work() -> None:
+    rows = make_rows()
     scores = AutoEncoder(**FAST).fit(rows[0]).decision_scores_
     assert scores.shape == (300,) and np.isfinite(scores).all()

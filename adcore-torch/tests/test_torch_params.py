@@ -6,6 +6,7 @@ import adcore
 import pytest
 import torch
 from adcore.errors import ParameterError
+from torch_support import make_rows
 
 from adcore_torch import params as P
 from adcore_torch.detectors import VAE, AutoEncoder, DeepSVDD, SequenceAutoEncoder
@@ -45,7 +46,8 @@ def test_values_are_coerced_like_the_cli_gives_them() -> None:
     assert detector.validated_params() == {"hidden_sizes": (16, 4), "device": "cpu", "patience": None}
 
 
-def test_direct_construction_checks_names_now_and_values_in_fit(rows) -> None:
+def test_direct_construction_checks_names_now_and_values_in_fit() -> None:
+    rows = make_rows()
     with pytest.raises(TypeError, match="unexpected parameter"):
         AutoEncoder(epoch=3)
     detector = AutoEncoder(learning_rate=-1.0)  # stored unchanged, as scikit-learn does
@@ -68,7 +70,8 @@ def test_get_params_lists_every_field_and_set_params_round_trips() -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
-def test_cuda_without_cuda_says_what_to_do(rows) -> None:
+def test_cuda_without_cuda_says_what_to_do() -> None:
+    rows = make_rows()
     with pytest.raises(ParameterError, match=r"CUDA is not available.*device=cpu"):
         adcore.Detector("torch:autoencoder", device="cuda", verbose=False).fit(rows[0])
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch_support  # noqa: F401 - one CPU thread for the fits (and the CLI's subprocesses)
 
 
 def adcore(*args: str, cwd: Path) -> subprocess.CompletedProcess:

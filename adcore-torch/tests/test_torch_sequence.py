@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import adcore
 import numpy as np
-from conftest import FAST
+from torch_support import FAST
 
 from adcore_torch.sequence import SequenceAutoEncoder, coverage, window_starts
 

@@ -10,7 +10,7 @@ import adcore
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
+from torch_support import FAST
 
 from adcore_torch.detectors import VAE, AutoEncoder, DeepSVDD, SequenceAutoEncoder
 from adcore_torch.state import state_from_bytes, state_to_bytes

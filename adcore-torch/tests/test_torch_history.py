@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import FAST
+from torch_support import FAST, make_rows
 
 from adcore_torch.detectors import AutoEncoder, DeepSVDD
 
 
-def test_history_has_one_entry_per_epoch_and_is_json(rows) -> None:
+def test_history_has_one_entry_per_epoch_and_is_json() -> None:
+    rows = make_rows()
     history = AutoEncoder(random_state=0, **FAST).fit(rows[0]).history_
     assert history["epochs_run"] == 3
     assert len(history["train_loss"]) == len(history["val_loss"]) == len(history["epoch_seconds"]) == 3
@@ -20,12 +21,14 @@ def test_history_has_one_entry_per_epoch_and_is_json(rows) -> None:
     json.dumps(history)
 
 
-def test_training_lowers_the_loss(rows) -> None:
+def test_training_lowers_the_loss() -> None:
+    rows = make_rows()
     history = AutoEncoder(random_state=0, **{**FAST, "epochs": 15}).fit(rows[0]).history_
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
-def test_early_stopping_ends_on_the_best_epoch(rows) -> None:
+def test_early_stopping_ends_on_the_best_epoch() -> None:
+    rows = make_rows()
     detector = AutoEncoder(random_state=0, verbose=False, epochs=200, patience=2, learning_rate=0.05).fit(
         rows[0]
     )
@@ -36,12 +39,14 @@ def test_early_stopping_ends_on_the_best_epoch(rows) -> None:
     assert best == min(history["val_loss"])
 
 
-def test_no_validation_split_trains_on_every_row(rows) -> None:
+def test_no_validation_split_trains_on_every_row() -> None:
+    rows = make_rows()
     history = DeepSVDD(random_state=0, validation_fraction=0, **FAST).fit(rows[0]).history_
     assert history["val_loss"] == [] and history["n_train"] == 300 and not history["stopped_early"]
 
 
-def test_restored_weights_are_the_best_epochs(rows) -> None:
+def test_restored_weights_are_the_best_epochs() -> None:
+    rows = make_rows()
     import torch
 
     from adcore_torch.training import split_indices
