@@ -77,8 +77,8 @@ def load_dataset(path: Path, label_column: str = "label") -> BenchDataset:
             X = np.ascontiguousarray(archive["X"], dtype=np.float64)
             y = np.asarray(archive["y"]).astype(np.int64).ravel()
     else:
-        from adcore.cli.options import peek_columns
         from adcore.data import read_dataset
+        from adcore.io.columns import peek_columns
 
         columns = [c for c in peek_columns(str(path), False) if c != label_column]
         dataset = read_dataset(path, columns=columns)

@@ -73,6 +73,7 @@ def read_input(
 
     from adcore.data import read_dataset
     from adcore.errors import DataError
+    from adcore.io.columns import peek_columns
 
     selected = split_columns(columns)
     if labels and selected is None:
@@ -99,19 +100,3 @@ def read_input(
     if dataset.kept_rows is not None:
         y = y[dataset.kept_rows]
     return dataset, y
-
-
-def peek_columns(path: str, no_header: bool) -> list[str]:
-    """Column names of a file without parsing its rows (CSV/TSV header line, else a full read)."""
-    import csv
-    from pathlib import Path
-
-    from adcore.data import format_from_path, read_dataset
-
-    fmt = format_from_path(path)
-    if fmt in ("csv", "tsv") and not no_header and Path(path).is_file():
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            first = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
-        return [c.strip() for c in first]
-    dataset = read_dataset(path, header=header_flag(no_header), nan_policy="median")
-    return list(dataset.feature_names) + list(dataset.passthrough)
