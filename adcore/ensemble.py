@@ -3,16 +3,24 @@
 An ensemble is an ordinary detector (registered as ``core:ensemble``), so it is wrapped,
 stored, scored, explained and streamed like any other; ``--algo iforest,ecod,knn`` is
 shorthand for it. What to combine and how is ``adcore.combination``'s job; this module
-fits the members (with ``jobs > 1``, in joblib's loky worker processes: most detectors
-hold the GIL for much of a fit, so threads barely help, and a plain ``fork`` deadlocks
-once the parent has started OpenMP or server threads; loky spawns clean workers, reuses
-them across fits and memory-maps large arrays instead of copying them) and keeps what
-scoring new rows needs.
+fits the members in parallel and keeps what scoring new rows needs.
+
+Parallel fits use threads by default. The libraries we wrap (scikit-learn's tree builders
+and neighbour searches, numpy, BLAS, torch) release the GIL for the heavy part of a fit,
+so k single-threaded members on two cores finish in about half their summed time, with no
+worker start-up and no copy of the data (measured in ``benchmarks/ensemble_jobs.py``).
+Worker processes (``backend="processes"``, joblib's loky) pay an import of every member's
+library per worker, about a second or more; they are for members written in pure Python,
+which hold the GIL. Members are started longest-expected first (neighbour-based and deep
+models before the rest), so one slow member is not queued behind the quick ones. Deep
+members (torch) share one lock: they seed torch's process-global RNG, and concurrent
+seeding would make their fits irreproducible; they are multi-threaded inside anyway.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -49,7 +57,12 @@ class EnsembleParams(BaseModel):
     )
     weights: list[float] | None = Field(None, description="One weight per member, for combine=weighted.")
     n_buckets: int = Field(5, ge=1, description="Buckets for combine=aom/moa.")
-    jobs: int = Field(1, description="Members fitted in parallel processes; -1 = one per CPU core.")
+    jobs: int = Field(-1, description="Members fitted at once; -1 = one per CPU core, 1 = one after another.")
+    backend: Literal["threads", "processes"] = Field(
+        "threads",
+        description="Parallel fits in threads (no start-up cost; the wrapped libraries release the GIL) "
+        "or worker processes (for pure-Python members; each worker imports their libraries first)",
+    )
     member_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Parameters per member: {member name: {key: value}}."
     )
@@ -57,9 +70,59 @@ class EnsembleParams(BaseModel):
     random_state: int | None = Field(None, description="Seed passed to every member that takes one.")
 
 
+#: Tags of members whose fit is expected to be slow (superlinear in rows, or trained
+#: networks): they are started first so that the pool's other workers absorb the quick ones.
+SLOW_TAGS = ("proximity", "deep", "deep_learning", "kernel", "graph")
+#: Tags of members that seed a process-global RNG (torch's): never fitted at the same time.
+GLOBAL_RNG_TAGS = ("deep", "deep_learning")
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
 def _fit_member(member: Any, X: np.ndarray) -> Any:
     """Fit one member (a function, so the pool can map it)."""
     return member.fit(X)
+
+
+def _member_tags(member: Any) -> set[str]:
+    try:
+        return set(member._registration().metadata.get("tags") or ())
+    except Exception:  # a callable or unregistered member: no hints
+        return set()
+
+
+def _fit_member_in_thread(member: Any, X: np.ndarray) -> Any:
+    if _member_tags(member) & set(GLOBAL_RNG_TAGS):
+        with _GLOBAL_RNG_LOCK:
+            return member.fit(X)
+    return member.fit(X)
+
+
+def fit_order(members: list[Any]) -> list[int]:
+    """Indices of ``members``, expected-slowest first (a stable sort: ties keep user order)."""
+    slow = [bool(_member_tags(m) & set(SLOW_TAGS)) for m in members]
+    return sorted(range(len(members)), key=lambda i: not slow[i])
+
+
+def fit_members(members: list[Any], X: np.ndarray, jobs: int, backend: str) -> list[Any]:
+    """Fit every member on ``X``; returns them in their original order."""
+    jobs = effective_jobs(jobs, len(members))
+    if jobs == 1:
+        return [_fit_member(m, X) for m in members]
+    order = fit_order(members)
+    if backend == "processes":
+        from joblib import Parallel, delayed
+
+        fitted = Parallel(n_jobs=jobs, backend="loky")(delayed(_fit_member)(members[i], X) for i in order)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="adcore-ensemble") as pool:
+            futures = [pool.submit(_fit_member_in_thread, members[i], X) for i in order]
+            fitted = [f.result() for f in futures]
+    result: list[Any] = [None] * len(members)
+    for position, index in enumerate(order):
+        result[index] = fitted[position]
+    return result
 
 
 def effective_jobs(jobs: int, n_members: int) -> int:
@@ -83,7 +146,8 @@ class Ensemble:
         combine: str = DEFAULT_COMBINATION,
         weights: list[float] | None = None,
         n_buckets: int = 5,
-        jobs: int = 1,
+        jobs: int = -1,
+        backend: str = "threads",
         member_params: dict[str, dict[str, Any]] | None = None,
         contamination: float = 0.1,
         random_state: int | None = None,
@@ -94,6 +158,7 @@ class Ensemble:
         self.weights = weights
         self.n_buckets = n_buckets
         self.jobs = jobs
+        self.backend = backend
         self.member_params = member_params
         self.contamination = contamination
         self.random_state = random_state
@@ -124,13 +189,7 @@ class Ensemble:
         if self.combine == "stack" and y is None:
             raise ParameterError("combine=stack needs labels: pass y (CLI: --labels COLUMN)")
         members = self._build_members()
-        jobs = effective_jobs(self.jobs, len(members))
-        if jobs > 1:
-            from joblib import Parallel, delayed
-
-            members = Parallel(n_jobs=jobs, backend="loky")(delayed(_fit_member)(m, X) for m in members)
-        else:
-            members = [_fit_member(m, X) for m in members]
+        members = fit_members(members, X, self.jobs, self.backend)
         self.members_ = members
         self.member_names_ = [m.algorithm_name for m in members]
         train = np.column_stack([m.decision_scores_ for m in members])

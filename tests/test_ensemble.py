@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 
@@ -117,3 +118,116 @@ def test_cli_ensemble_flags(capfd, tmp_path, planted):
     code = run_cli(["run", "-a", "hbos,mad", "-i", str(path), "--columns", "a,b", "--combine", "stack"])
     _, err = capfd.readouterr()
     assert code == 2 and "--labels" in err
+
+
+TIMED_PLUGIN = '''
+import os, time
+import numpy as np
+import adcore
+
+def _timed(name, seconds):
+    class Timed:
+        """Sleeps (releasing the GIL, as native fits do) and logs when its fit ran."""
+        def fit(self, X, y=None):
+            start = time.time()
+            time.sleep(seconds)
+            with open(os.environ["FIT_LOG"], "a") as log:
+                log.write(f"{name} {start} {time.time()}\\n")
+            self.center_ = X.mean(axis=0)
+            return self
+        def decision_function(self, X):
+            return np.abs(X - self.center_).sum(axis=1)
+    return Timed
+
+@adcore.hookimpl
+def register_detectors(register):
+    register("quick1", _timed("quick1", 0.2), tags=["fast"])
+    register("quick2", _timed("quick2", 0.2), tags=["fast"])
+    register("quick3", _timed("quick3", 0.2), tags=["fast"])
+    register("slow", _timed("slow", 0.6), tags=["proximity"])
+    register("deep1", _timed("deep1", 0.3), tags=["deep"])
+    register("deep2", _timed("deep2", 0.3), tags=["deep"])
+'''
+
+
+def _fit_log(path):
+    rows = [line.split() for line in path.read_text().splitlines()]
+    return {name: (float(start), float(end)) for name, start, end in rows}
+
+
+@pytest.fixture
+def timed_site(plugin_site, tmp_path):
+    plugin_site.add("adcore-timed", {"timed": "timed_plugin"}, {"timed_plugin": TIMED_PLUGIN})
+    plugin_site.env["FIT_LOG"] = str(tmp_path / "fits.log")
+    return plugin_site
+
+
+def test_members_fit_at_once_and_slow_ones_start_first(timed_site, csv_file, tmp_path):
+    proc = timed_site.run(
+        "run",
+        "--algo",
+        "quick1,quick2,quick3,slow",
+        "--jobs",
+        "2",
+        "--input",
+        str(csv_file),
+        "--output",
+        str(tmp_path / "s.csv"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    fits = _fit_log(tmp_path / "fits.log")
+    first = min(start for start, _ in fits.values())
+    # The slow member (tagged proximity) starts at once although listed last ...
+    assert fits["slow"][0] - first < 0.15
+    # ... and the three quick ones run beside it: all done within the slow one's span,
+    # so the fits take about 0.6 s, not the 1.2 s of their sum.
+    span = max(end for _, end in fits.values()) - first
+    assert span < 1.0, fits
+
+
+def test_one_job_fits_members_in_turn(timed_site, csv_file, tmp_path):
+    proc = timed_site.run(
+        "run",
+        "--algo",
+        "quick1,quick2,slow",
+        "--jobs",
+        "1",
+        "--input",
+        str(csv_file),
+        "--output",
+        str(tmp_path / "s.csv"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    fits = _fit_log(tmp_path / "fits.log")
+    spans = sorted(fits.values())
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
+    assert [name for name, _ in sorted(fits.items(), key=lambda kv: kv[1])] == ["quick1", "quick2", "slow"]
+
+
+def test_deep_members_never_fit_at_the_same_time(timed_site, csv_file, tmp_path):
+    """They seed torch's process-global RNG: concurrent fits would not be reproducible."""
+    proc = timed_site.run(
+        "run",
+        "--algo",
+        "deep1,deep2,quick1",
+        "--jobs",
+        "3",
+        "--input",
+        str(csv_file),
+        "--output",
+        str(tmp_path / "s.csv"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    fits = _fit_log(tmp_path / "fits.log")
+    (_, a_end), (b_start, _) = sorted([fits["deep1"], fits["deep2"]])
+    assert b_start >= a_end
+    assert fits["quick1"][0] < a_end  # the quick member did not wait for them
+
+
+def test_worker_processes_give_the_same_scores(planted):
+    threads = adcore.create_detector(MEMBERS, jobs=2).fit(planted)
+    processes = adcore.create_detector(MEMBERS, jobs=2, backend="processes").fit(planted)
+    np.testing.assert_array_equal(threads.decision_scores_, processes.decision_scores_)
+    np.testing.assert_array_equal(
+        threads.decision_function(planted[:50]), processes.decision_function(planted[:50])
+    )

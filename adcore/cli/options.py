@@ -51,11 +51,11 @@ COMBINE = typer.Option(
 )
 NORMALIZE = typer.Option(None, "--normalize", help="Ensembles: rank (default), zscore, minmax, unify, none.")
 JOBS = typer.Option(
-    1,
+    None,
     "--jobs",
     "-j",
-    help="Ensembles: members fitted in parallel worker processes (-1 = one per core); worth it when "
-    "fits take seconds, since workers cost about a second to start.",
+    help="Ensembles: members fitted at once, in threads (default -1 = one per core; 1 = one after "
+    "another). For pure-Python members, --param backend=processes uses worker processes.",
 )
 LABELS = typer.Option(
     None,

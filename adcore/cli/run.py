@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = options.JSON,
         combine: str = options.COMBINE,
         normalize: str = options.NORMALIZE,
-        jobs: int = options.JOBS,
+        jobs: int | None = options.JOBS,
         labels: str = options.LABELS,
     ) -> None:
         """Fit a detector (or an ensemble: --algo a,b,c) on a file and score every row of it.
