@@ -285,10 +285,18 @@ def create_detector(algorithm: str | Callable[..., Any], /, **params: Any) -> De
             "(the library's default for it applies)"
         )
     if isinstance(algorithm, str) and "," in algorithm:
-        from adcore.ensemble import parse_members
-
         params["members"] = parse_members(algorithm)
         algorithm = "core:ensemble"
     detector = Detector(algorithm, **params)
     detector.validated_params()
     return detector
+
+
+def parse_members(algo: str) -> list[str] | None:
+    """``"iforest,ecod"`` -> ``["iforest", "ecod"]``; a single name -> None.
+
+    Lives here rather than in :mod:`adcore.ensemble` so that naming one detector never
+    imports the ensemble machinery (a start-up cost on every CLI command).
+    """
+    names = [n.strip() for n in algo.split(",") if n.strip()]
+    return names if len(names) > 1 or "," in algo else None

@@ -36,6 +36,7 @@ from adcore.combination import (
     Stacker,
     vote,
 )
+from adcore.detector import parse_members  # noqa: F401  (re-exported: its historical home)
 from adcore.errors import ParameterError
 
 LABEL_COMBINATIONS = ("vote", "stack")
@@ -246,9 +247,3 @@ class Ensemble:
             "combine": self.combine,
             "weights": None if weights is None else [float(w) for w in weights],
         }
-
-
-def parse_members(algo: str) -> list[str] | None:
-    """``"iforest,ecod"`` -> ``["iforest", "ecod"]``; a single name -> None."""
-    names = [n.strip() for n in algo.split(",") if n.strip()]
-    return names if len(names) > 1 or "," in algo else None

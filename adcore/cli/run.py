@@ -23,8 +23,7 @@ def build_detector(
     ``algo`` may list several detectors (``iforest,ecod``): an ensemble, configured by
     ``ensemble`` (normalize, combine, jobs) and ``--param MEMBER.KEY=VALUE``.
     """
-    from adcore.detector import Detector, create_detector
-    from adcore.ensemble import parse_members
+    from adcore.detector import Detector, create_detector, parse_members
     from adcore.errors import ParameterError
     from adcore.params import parse_key_values
 
