@@ -485,3 +485,16 @@ def test_plain_iterables_and_streams_without_a_descriptor_are_sources():
         StreamingService(source, sink, StreamModel.from_algorithm(create_detector("hbos")), cfg).run()
         assert len(sink.values) == 12
     assert as_source(iter([])).poll(10, 0.5) is None
+
+
+def test_a_number_beyond_float_range_is_named_not_called_nan():
+    from adcore.streaming.records import RecordDecoder
+
+    decoder = RecordDecoder(["a", "b"])
+    huge = b'{"a": 1' + b"0" * 400 + b', "b": 2}'
+    batch = decoder.decode([b'{"a": 1, "b": 2}', huge, b'{"a": NaN, "b": 2}', b'{"a": true, "b": 2}'])
+    assert batch.line_numbers == [1]
+    errors = {m.line_number: m.error for m in batch.malformed}
+    assert errors[2].startswith("unsupported number") and "NaN" not in errors[2]
+    assert errors[3] == "not JSON: NaN and Infinity are not JSON numbers"
+    assert errors[4] == "feature 'a' is not a finite number: true"
