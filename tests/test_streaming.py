@@ -498,3 +498,70 @@ def test_a_number_beyond_float_range_is_named_not_called_nan():
     assert errors[2].startswith("unsupported number") and "NaN" not in errors[2]
     assert errors[3] == "not JSON: NaN and Infinity are not JSON numbers"
     assert errors[4] == "feature 'a' is not a finite number: true"
+
+
+# ------------------------------------------------------------- typed fast path (msgspec)
+def _mixed_shape_stream() -> list[bytes]:
+    """Records of one shape, then a new pass-through key, bad lines, and reordered keys."""
+    rng = np.random.default_rng(5)
+    lines: list[bytes] = []
+    for i in range(900):
+        a, b, c = (float(v) for v in rng.normal(size=3))
+        record: dict[str, Any] = {"id": i, "user": f"u{i % 7}", "a": a, "b": b, "c": c}
+        if i >= 400:
+            record["region"] = {"name": "é-north", "codes": [1, 2, 3]}  # a new key appears
+        if i % 97 == 0:
+            record["a"] = [True, "1.5", None][i % 3]  # not a finite number
+        if i % 131 == 0:
+            record = dict(reversed(list(record.items())))  # same keys, another order
+        if i == 300:
+            record["c"] = 7  # an integer feature
+        lines.append(json.dumps(record, ensure_ascii=False).encode())
+        if i % 211 == 0:
+            lines.append(b"{not json")
+            lines.append(b"")
+    return lines
+
+
+def _run_with_typed_path(monkeypatch: pytest.MonkeyPatch, enabled: bool, **config: Any):
+    from adcore.streaming import typed
+
+    if not enabled:
+        monkeypatch.setattr(typed.TypedLayout, "for_record", classmethod(lambda cls, record, features: None))
+    reports: list[str] = []
+    sink, collector, service = run_stream(
+        _mixed_shape_stream(), window=200, batch_size=64, reports=reports, **config
+    )
+    monkeypatch.undo()
+    return sink, collector, service, reports
+
+
+@pytest.mark.parametrize("keep_features", [False, True])
+def test_typed_decoding_changes_speed_not_output(monkeypatch, keep_features):
+    typed_run = _run_with_typed_path(monkeypatch, True, keep_features=keep_features)
+    dict_run = _run_with_typed_path(monkeypatch, False, keep_features=keep_features)
+    assert typed_run[2].decoder._layout is not None  # the typed path was really used
+    assert dict_run[2].decoder._layout is None
+    typed_out, dict_out = typed_run[0].records(), dict_run[0].records()
+    assert typed_out == dict_out  # same records, values, scores and labels (key order aside)
+    assert typed_run[3] == dict_run[3]  # the same malformed lines reported, same words
+    assert typed_run[2].stats.to_dict() | {"seconds": 0} == dict_run[2].stats.to_dict() | {"seconds": 0}
+    later = next(r for r in typed_out if r["id"] == 450)
+    assert later["region"] == {"name": "é-north", "codes": [1, 2, 3]}  # passed through intact
+    assert [e.record_id for e in typed_run[1].of("anomaly.detected")] == [
+        e.record_id for e in dict_run[1].of("anomaly.detected")
+    ]
+
+
+def test_typed_layout_follows_a_change_of_shape():
+    decoder = RecordDecoder(["a", "b"])
+    first = [json.dumps({"id": i, "a": 1.0, "b": 2.0}).encode() for i in range(3)]
+    decoder.decode(first)  # the dict path; learns the shape
+    assert type(decoder.decode(first).records[0]).__name__ == "StreamRecord"
+    changed = [json.dumps({"id": i, "a": 1.0, "b": 2.0, "zone": "x"}).encode() for i in range(3)]
+    for _ in range(decoder.MAX_LAYOUT_MISSES):
+        batch = decoder.decode(changed)
+        assert [r.get("zone") for r in batch.records] == ["x", "x", "x"]
+    batch = decoder.decode(changed)  # the layout was rebuilt for the new shape
+    assert type(batch.records[0]).__name__ == "StreamRecord"
+    assert batch.records[0].get("zone") == "x"

@@ -21,6 +21,7 @@ import numpy as np
 
 from adcore import jsonio
 from adcore.messaging import Item, Message
+from adcore.streaming.typed import TypedLayout, layout_of
 
 # Output fields the service writes; never picked as features when features are inferred.
 SCORE, LABEL, WARMUP, MODEL, META = "score", "label", "warmup", "model", "_meta"
@@ -97,6 +98,9 @@ class RecordDecoder:
         self._names: list[str] | None = list(features) if features is not None else None
         self._n_features = n_features if features is None else len(self._names or [])
         self.line_number = 0
+        self._layout: TypedLayout | None = None  # typed fast path, from the first clean batch
+        self._layout_misses = 0  # consecutive batches the layout did not fit
+        self._layout_rebuilds = 0
 
     @property
     def features(self) -> list[str] | None:
@@ -128,11 +132,38 @@ class RecordDecoder:
     # -- decoding
     def decode(self, items: Sequence[Item]) -> DecodedBatch:
         """Parse ``items``; valid records in order, malformed ones reported, never raised."""
-        batch = self._decode_fast(items) if self._names is not None else None
+        batch = None
+        if self._names is not None:
+            batch = self._decode_typed(items)
+            if batch is None:
+                batch = self._decode_fast(items)
         if batch is None:
             batch = self._decode_each(items)
         self.line_number += len(items)
         return batch
+
+    #: Batches in a row that may miss the typed layout before it is dropped (and rebuilt
+    #: from the next clean batch), and how many rebuilds before the typed path is given up
+    #: for this stream (records of many shapes: every miss costs a second parse).
+    MAX_LAYOUT_MISSES = 3
+    MAX_LAYOUT_REBUILDS = 10
+
+    def _decode_typed(self, items: Sequence[Item]) -> DecodedBatch | None:
+        """The fastest path: every line has the shape of the stream's first clean record."""
+        layout = self._layout
+        if layout is None or not items or Message in set(map(type, items)):
+            return None
+        decoded = layout.decode(items)
+        if decoded is None:
+            self._layout_misses += 1
+            if self._layout_misses >= self.MAX_LAYOUT_MISSES:
+                self._layout, self._layout_misses = None, 0
+                self._layout_rebuilds += 1
+            return None
+        self._layout_misses = 0
+        X, records = decoded
+        first = self.line_number + 1
+        return DecodedBatch(X, records, [None] * len(records), list(range(first, first + len(records))))
 
     def _decode_fast(self, items: Sequence[Item]) -> DecodedBatch | None:
         """The common case in C-level loops: every line parses and has every feature.
@@ -180,6 +211,12 @@ class RecordDecoder:
                 X = None
             if X is not None and np.isfinite(X).all():
                 batch.X = X
+                if (
+                    self._layout is None
+                    and kinds == {dict}
+                    and self._layout_rebuilds <= self.MAX_LAYOUT_REBUILDS
+                ):
+                    self._layout = TypedLayout.for_record(records[0], names)
                 return batch
         # Something is not a finite number: find and name it record by record.
         rows = [values[i : i + width] for i in range(0, len(values), width)]
@@ -320,6 +357,9 @@ class OutputEncoder:
         picked with ``itemgetter`` (C speed); a batch where that does not hold is handled
         record by record.
         """
+        layout = layout_of(records)
+        if layout is not None:
+            return layout.passthrough(records, self.keep_features)
         if self.keep_features:
             return [obj if type(obj) is dict else {} for obj in records]
         keys = self._pass_keys
@@ -371,4 +411,5 @@ class OutputEncoder:
             for rec, meta in zip(outs, metadata, strict=True):
                 if meta is not None:
                     rec[META] = meta if type(meta) is dict else dict(meta)
-        return list(map(jsonio.dumps, outs))
+        layout = layout_of(records)
+        return list(map(layout.dumps if layout is not None else jsonio.dumps, outs))

@@ -275,7 +275,7 @@ class StreamingService:
                         score=float(scores[j]),
                         threshold=threshold,
                         model=label,
-                        record_id=rec.get("id") if isinstance(rec, dict) else None,
+                        record_id=rec.get("id") if hasattr(rec, "get") else None,  # dict or typed
                         metadata=_plain(batch.metadata[start + j]),
                     )
                 )
