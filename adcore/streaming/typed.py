@@ -51,7 +51,9 @@ class TypedLayout:
             namespace={"get": _get, "_layout": self},
         )
         self._decode = msgspec.json.Decoder(self.struct).decode
-        self._encode = msgspec.json.Encoder().encode
+        #: JSON bytes of an output dict that may hold ``msgspec.Raw`` pass-through values
+        #: (the encoder's own method: no Python frame per record).
+        self.dumps = msgspec.json.Encoder().encode
         self.attrs = attrs
         self.width = len(features)
         names = [attrs[f] for f in features]
@@ -98,10 +100,6 @@ class TypedLayout:
             key = keys[0]
             return [{key: value} for value in map(getter, records)]
         return [dict(zip(keys, values, strict=True)) for values in map(getter, records)]
-
-    def dumps(self, obj: Any) -> bytes:
-        """JSON bytes of an output dict that may hold ``msgspec.Raw`` pass-through values."""
-        return self._encode(obj)
 
     def value(self, record: Any, key: str, default: Any = None) -> Any:
         """The Python value of ``key`` in ``record`` (pass-through fields are parsed here)."""
