@@ -394,6 +394,10 @@ class OutputEncoder:
         model: str | None = None,
     ) -> list[bytes]:
         """One JSON line per record; ``scores=None`` marks the records as warm-up."""
+        layout = layout_of(records)
+        hot = layout is not None and scores is not None and labels is not None and model is None
+        if hot and metadata.count(None) == len(metadata):  # the common case, in one pass
+            return list(map(layout.dumps, layout.scored(records, scores, labels, self.keep_features)))
         outs = self.passthrough(records)
         n = len(outs)
         score_list: Sequence[float | None] = [None] * n if scores is None else scores
@@ -411,5 +415,4 @@ class OutputEncoder:
             for rec, meta in zip(outs, metadata, strict=True):
                 if meta is not None:
                     rec[META] = meta if type(meta) is dict else dict(meta)
-        layout = layout_of(records)
         return list(map(layout.dumps if layout is not None else jsonio.dumps, outs))

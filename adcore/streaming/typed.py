@@ -101,6 +101,31 @@ class TypedLayout:
             return [{key: value} for value in map(getter, records)]
         return [dict(zip(keys, values, strict=True)) for values in map(getter, records)]
 
+    def scored(
+        self, records: Sequence[Any], scores: Sequence[Any], labels: Sequence[int], keep_features: bool
+    ) -> list[dict[str, Any]]:
+        """Output dicts with ``score`` and ``label`` built in one comprehension.
+
+        The same dicts as :meth:`passthrough` followed by setting the two keys (an input
+        field called ``score`` or ``label`` keeps its place and gets the new value), in
+        about half the time: this runs once per scored record.
+        """
+        keys = self.all_keys if keep_features else self.pass_keys
+        getter = self._all if keep_features else self._pass
+        if getter is None:
+            return [{"score": s, "label": lab} for s, lab in zip(scores, labels, strict=True)]
+        if len(keys) == 1:
+            key = keys[0]
+            return [
+                {key: v, "score": s, "label": lab}
+                for v, s, lab in zip(map(getter, records), scores, labels, strict=True)
+            ]
+        outs = [dict(zip(keys, values, strict=True)) for values in map(getter, records)]
+        for out, s, lab in zip(outs, scores, labels, strict=True):
+            out["score"] = s
+            out["label"] = lab
+        return outs
+
     def value(self, record: Any, key: str, default: Any = None) -> Any:
         """The Python value of ``key`` in ``record`` (pass-through fields are parsed here)."""
         attr = self.attrs.get(key)
