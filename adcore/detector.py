@@ -157,8 +157,14 @@ class Detector:
         return validate_params(self.algorithm_name, model, values)
 
     # -------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any = None) -> Detector:
-        """Fit the wrapped detector on ``X`` (n_samples, n_features); ``y`` is ignored."""
+    def fit(self, X: Any, y: Any = None, *, keep_baseline: bool = True) -> Detector:
+        """Fit the wrapped detector on ``X`` (n_samples, n_features).
+
+        ``y`` goes to detectors that learn from labels and is ignored by the rest.
+        ``keep_baseline=False`` skips the per-feature training medians that explanations
+        start from (a stream's unsaved refits are never explained, and the medians are a
+        third of a small refit); such a detector explains only with ``reference=`` rows.
+        """
         matrix, names = as_matrix(X)
         if matrix.shape[0] < 2:
             raise DataError(f"need at least 2 rows to fit a detector, got {matrix.shape[0]}")
@@ -173,7 +179,10 @@ class Detector:
         self.n_features_in_ = matrix.shape[1]
         # The baseline explanations move features to; a strided sample of <= 10,000 rows keeps
         # it cheap on large fits (a full median is ~60 ms on 100,000 x 20) at negligible cost.
-        self.feature_medians_ = np.median(matrix[:: max(1, matrix.shape[0] // 10_000)], axis=0)
+        if keep_baseline:
+            self.feature_medians_ = np.median(matrix[:: max(1, matrix.shape[0] // 10_000)], axis=0)
+        elif hasattr(self, "feature_medians_"):
+            del self.feature_medians_  # a previous fit's medians would describe other data
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         train_scores = getattr(estimator, "decision_scores_", None)

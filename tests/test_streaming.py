@@ -360,6 +360,22 @@ def test_save_retrained_writes_new_versions_under_another_name(stored_model):
     assert store.get("payments-live", 2).feature_names == FEATURES
     assert [r.version for r in store.list("payments")] == [1]
     store.close()
+    # a saved refit can be explained later: it kept its training medians
+    from adcore.models import load_model
+
+    saved = load_model("payments-live@2", store=stored_model)
+    assert saved.detector.feature_medians_.shape == (3,)
+
+
+def test_unsaved_refits_skip_the_explanation_baseline():
+    X = np.random.default_rng(10).normal(size=(100, 3))
+    _, _, service = run_stream(lines_of(X), window=40, retrain="every:40")
+    detector = service.model.detector
+    assert service.stats.retrains == 2 and not hasattr(detector, "feature_medians_")
+    with pytest.raises(ParameterError, match="reference="):
+        from adcore.explain import explain
+
+        explain(detector, X[:2])
 
 
 def test_registry_model_features_are_used_and_checked(stored_model):

@@ -94,7 +94,8 @@ class StreamModel:
         ``save_as``), so a failing fit or save leaves the stream scoring with the previous model.
         """
         started = time.perf_counter()
-        detector = Detector(**self._template_params).fit(X)
+        # Unsaved refits are only scored with, never explained: no explanation baseline.
+        detector = Detector(**self._template_params).fit(X, keep_baseline=self.save_as is not None)
         fit_ms = (time.perf_counter() - started) * 1000.0
         label, saved = self.label, False
         if self.save_as is not None:
