@@ -16,7 +16,9 @@ synthetic data (200 x 4 training rows with 10 far-away outliers, so a full run s
 seconds). Expected failures are declared by the detector's registration, never special-
 cased here: ``register(..., xfail_checks={"check_orientation": "why"})``; ``slow=True``
 marks a detector's cases ``pytest.mark.slow``; ``heavy_modules=("mylib",)`` names what
-listing must not import. A detector whose ``needs`` are not installed is skipped.
+listing must not import; ``test_params={"epochs": 2}`` are parameters the kit builds the
+detector with (cheaper settings, so a deep model's checks take seconds, not minutes). A
+detector whose ``needs`` are not installed is skipped.
 """
 
 from __future__ import annotations
@@ -57,13 +59,16 @@ class Subject:
     params: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     plugin: str | None = None
+    #: The registration's ``test_params`` (empty when the kit was told ``test_params=False``):
+    #: applied under ``params``, not shown in the label, named in every failure message.
+    test_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # shown by pytest next to a failing case
         return f"Subject({self.label})"
 
     @property
     def key(self) -> str:
-        return f"{self.label}|{sorted(self.params.items())!r}"
+        return f"{self.label}|{sorted(self.test_params.items())!r}|{sorted(self.params.items())!r}"
 
     @property
     def xfail_checks(self) -> dict[str, str]:
@@ -87,14 +92,21 @@ class Subject:
         """A fresh, unfitted :class:`adcore.Detector` (seeded unless ``random_state`` is overridden)."""
         from adcore.detector import Detector
 
-        values = {"random_state": SEED, **self.params, **overrides}
+        values = {"random_state": SEED, **self.test_params, **self.params, **overrides}
         return Detector(self.algorithm, **values)
 
 
 def subject_for(
-    name_or_factory: str | Callable[..., Any], params: Mapping[str, Any] | None = None
+    name_or_factory: str | Callable[..., Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    test_params: bool = True,
 ) -> Subject:
-    """Resolve a registered name (``plugin:name`` or bare) or take a factory as it is."""
+    """Resolve a registered name (``plugin:name`` or bare) or take a factory as it is.
+
+    A registered detector is built with its registration's ``test_params`` (``params``
+    win over them) unless ``test_params=False``, which checks it with its real defaults.
+    """
     params = dict(params or {})
     suffix = f"({', '.join(f'{k}={v!r}' for k, v in params.items())})" if params else ""
     if callable(name_or_factory):
@@ -103,7 +115,21 @@ def subject_for(
     from adcore.plugins import get_host
 
     reg = get_host().resolve("detector", name_or_factory)
-    return Subject(reg.qualified_name + suffix, reg.qualified_name, params, dict(reg.metadata), reg.plugin)
+    declared = reg.metadata.get("test_params") or {}
+    if not isinstance(declared, Mapping):
+        raise TypeError(
+            f"{reg.qualified_name}: test_params must be a mapping of parameter names to values, "
+            f"got {declared!r}"
+        )
+    overrides = {k: v for k, v in declared.items() if k not in params} if test_params else {}
+    return Subject(
+        reg.qualified_name + suffix,
+        reg.qualified_name,
+        params,
+        dict(reg.metadata),
+        reg.plugin,
+        overrides,
+    )
 
 
 def registered_detectors(plugin: str) -> list[str]:
@@ -155,7 +181,13 @@ def roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
 
 # ====================================================================== helpers
 def _fail(subject: Subject, check: str, problem: str, fix: str) -> AssertionError:
-    return AssertionError(f"{subject.label} failed {check}: {problem}\n  how to fix: {fix}")
+    built = (
+        f"\n  built with the registration's test_params {dict(subject.test_params)!r} "
+        "(check_detector(..., test_params=False) checks the defaults)"
+        if subject.test_params
+        else ""
+    )
+    return AssertionError(f"{subject.label} failed {check}: {problem}\n  how to fix: {fix}{built}")
 
 
 _REFERENCE: OrderedDict[str, Any] = OrderedDict()
@@ -165,7 +197,7 @@ def _reference(subject: Subject, check: str) -> Any:
     """A seeded detector fitted on the training data: fitted once per subject, copied per check.
 
     Checks only read it (a copy protects them from each other), which keeps a full run at
-    about three fits per detector however many checks read a fitted one.
+    two fits per detector (this and :func:`_second_fit`) however many checks read one.
     """
     if subject.key not in _REFERENCE:
         try:
@@ -232,7 +264,7 @@ def check_params_schema(subject: Subject) -> None:
             "pass params= as a pydantic model, 'module:Model' or a list of {'name','type','default'} dicts",
         ) from exc
     for key, info in model.model_fields.items():  # type: ignore[attr-defined]
-        if info.is_required() and key not in subject.params:
+        if info.is_required() and key not in subject.params and key not in subject.test_params:
             raise _fail(
                 subject,
                 name,
@@ -253,11 +285,13 @@ def check_params_schema(subject: Subject) -> None:
     try:
         detector.validated_params()
     except Exception as exc:
+        given = {**subject.test_params, **subject.params}
         raise _fail(
             subject,
             name,
-            f"the parameters {dict(subject.params)!r} do not validate: {exc}",
-            "declare every constructor parameter with a type that admits its values",
+            f"the parameters {given!r} do not validate: {exc}",
+            "declare every constructor parameter with a type that admits its values (and name "
+            "only declared parameters in test_params)",
         ) from exc
 
 
@@ -435,16 +469,63 @@ def check_score_single_row(subject: Subject) -> None:
     )
 
 
+def _clone(detector: Any) -> Any:
+    try:
+        from sklearn.base import clone
+    except ImportError:
+        return type(detector)(**detector.get_params())
+    return clone(detector)
+
+
+def _twin(original: Any) -> tuple[Any, str | None]:
+    """``clone(original)``, and why its parameters differ from the original's (None if they do not)."""
+    twin = _clone(original)
+    params, twin_params = original.get_params(), twin.get_params()
+    if set(params) != set(twin_params) or any(repr(params[k]) != repr(twin_params[k]) for k in params):
+        return twin, f"get_params differ after clone: {params} != {twin_params}"
+    return twin, None
+
+
+_SECOND: OrderedDict[str, Any] = OrderedDict()
+
+
+def _second_fit(subject: Subject) -> Any:
+    """A second fit on the training data, independent of the reference: fitted once per subject.
+
+    The detector is a clone of a freshly built one, i.e. built anew from the same
+    parameters and seed (a fresh one where clone fails or changes the parameters, which
+    check_clone_round_trip reports). check_seed_determinism and check_clone_round_trip
+    both compare it with the reference, so one fit serves both. Returns a copy, or the
+    exception fitting raised.
+    """
+    if subject.key not in _SECOND:
+        try:
+            detector = subject.build()
+            try:
+                twin, problem = _twin(detector)
+            except Exception:
+                twin, problem = None, "clone failed"
+            _SECOND[subject.key] = (detector if problem else twin).fit(TRAIN.X)
+        except Exception as exc:
+            _SECOND[subject.key] = exc
+        while len(_SECOND) > 4:
+            _SECOND.popitem(last=False)
+    fitted = _SECOND[subject.key]
+    return fitted if isinstance(fitted, Exception) else copy.deepcopy(fitted)
+
+
 def check_seed_determinism(subject: Subject) -> None:
     """Two fits with the same random_state give the same scores."""
     name = "check_seed_determinism"
     first = _reference(subject, name)
-    try:
-        second = subject.build().fit(TRAIN.X)
-    except Exception as exc:
+    second = _second_fit(subject)
+    if isinstance(second, Exception):
         raise _fail(
-            subject, name, f"a second fit raised {type(exc).__name__}: {exc}", "fit must be repeatable"
-        ) from exc
+            subject,
+            name,
+            f"a second fit raised {type(second).__name__}: {second}",
+            "fit must be repeatable",
+        ) from second
     fix = (
         "declare random_state in params (adcore passes --seed to it) and use it for every random "
         "source: numpy Generators, scikit-learn estimators, torch.manual_seed"
@@ -467,20 +548,11 @@ def check_seed_determinism(subject: Subject) -> None:
     )
 
 
-def _clone(detector: Any) -> Any:
-    try:
-        from sklearn.base import clone
-    except ImportError:
-        return type(detector)(**detector.get_params())
-    return clone(detector)
-
-
 def check_clone_round_trip(subject: Subject) -> None:
     """``clone`` (scikit-learn's, or a rebuild from get_params) gives the same parameters and scores."""
     name = "check_clone_round_trip"
-    original = subject.build()
     try:
-        twin = _clone(original)
+        _, problem = _twin(subject.build())
     except Exception as exc:
         raise _fail(
             subject,
@@ -488,24 +560,17 @@ def check_clone_round_trip(subject: Subject) -> None:
             f"clone raised {type(exc).__name__}: {exc}",
             "keep constructor arguments unchanged as attributes so get_params can return them",
         ) from exc
-    params, twin_params = original.get_params(), twin.get_params()
-    if set(params) != set(twin_params) or any(repr(params[k]) != repr(twin_params[k]) for k in params):
-        raise _fail(
-            subject,
-            name,
-            f"get_params differ after clone: {params} != {twin_params}",
-            "parameters must round-trip through get_params unchanged",
-        )
+    if problem:
+        raise _fail(subject, name, problem, "parameters must round-trip through get_params unchanged")
     reference = _reference(subject, name)
-    try:
-        twin.fit(TRAIN.X)
-    except Exception as exc:
+    twin = _second_fit(subject)  # a clone, fitted (shared with check_seed_determinism)
+    if isinstance(twin, Exception):
         raise _fail(
             subject,
             name,
-            f"fitting the clone raised {type(exc).__name__}: {exc}",
+            f"fitting the clone raised {type(twin).__name__}: {twin}",
             "fit must work on a detector rebuilt from get_params",
-        ) from exc
+        ) from twin
     _assert_same(
         subject,
         name,
@@ -611,14 +676,17 @@ def check_detector(
     *,
     params: Mapping[str, Any] | None = None,
     checks: Iterable[str] | None = None,
+    test_params: bool = True,
 ) -> dict[str, str]:
     """Run every check on one detector; raise one AssertionError listing each failure.
 
     Checks the registration declares in ``xfail_checks`` are not run (their reason is
     reported). A detector whose ``needs`` are not installed raises ``unittest.SkipTest``
-    (pytest reports it as skipped). Returns ``{check: "passed" | "expected failure: why"}``.
+    (pytest reports it as skipped). The detector is built with its registration's
+    ``test_params`` unless ``test_params=False``. Returns ``{check: "passed" |
+    "expected failure: why"}``.
     """
-    subject = subject_for(name_or_factory, params)
+    subject = subject_for(name_or_factory, params, test_params=test_params)
     missing = subject.missing_needs()
     if missing:
         raise unittest.SkipTest(
@@ -650,19 +718,21 @@ def parametrize_with_checks(
     *,
     params: Mapping[str, Any] | None = None,
     checks: Iterable[str] | None = None,
+    test_params: bool = True,
 ) -> Any:
     """A ``pytest.mark.parametrize``: one case per (detector, check), id ``pyod:iforest-check_orientation``.
 
     The test receives ``subject`` and ``check`` and calls ``check(subject)``. Cases are
     marked ``xfail`` from the registration's ``xfail_checks``, ``slow`` from ``slow=True``
     (register the ``slow`` marker in your pytest configuration), and skipped when the
-    detector's ``needs`` are not installed.
+    detector's ``needs`` are not installed. Detectors are built with their registration's
+    ``test_params`` unless ``test_params=False`` (the ids are the same either way).
     """
     import pytest
 
     cases = []
     for item in names_or_factories:
-        subject = subject_for(item, params)
+        subject = subject_for(item, params, test_params=test_params)
         missing = subject.missing_needs()
         for check in _selected(checks):
             marks: list[Any] = []

@@ -60,6 +60,24 @@ class NanScores(Good):
         return out
 
 
+class Trained(Good):
+    """Takes a training length, as deep models do; records every fit."""
+
+    fits: list[int] = []
+
+    def __init__(self, epochs: int = 100, random_state: int | None = None) -> None:
+        super().__init__(random_state)
+        self.epochs = epochs
+
+    def fit(self, X, y=None):
+        Trained.fits.append(self.epochs)
+        return super().fit(X)
+
+
+class Counted(Trained):
+    """Trained under a name of its own (the kit caches fits per detector)."""
+
+
 @pytest.mark.parametrize(
     ("factory", "check", "message"),
     [
@@ -99,6 +117,8 @@ def register_detectors(register):
              xfail_checks={{"check_orientation": "known", "check_score_new_data": "same"}})
     register("slowpoke", "{module}:Good", slow=True)
     register("needy", "{module}:Good", needs=("adcore-no-such-package",))
+    register("quick", "{module}:Trained", test_params={{"epochs": 2}})
+    register("misdeclared", "{module}:Trained", test_params={{"epoch": 2}})
 """
 
 
@@ -153,3 +173,39 @@ def test_params_are_passed_and_shown_in_the_label():
 def test_the_data_is_a_clear_case():
     assert testing.TRAIN.X.shape == (200, 4) and testing.TRAIN.y.sum() == 10
     assert roc_auc(testing.TRAIN.y, np.linalg.norm(testing.TRAIN.X, axis=1)) == 1.0
+
+
+def test_test_params_from_the_registration_build_the_detector(host_with_metadata):
+    subject = subject_for("meta:quick")
+    assert subject.label == "meta:quick"  # case ids do not change
+    assert subject.build().fit(testing.TRAIN.X).estimator_.epochs == 2
+    assert subject_for("meta:quick", {"epochs": 3}).build().fit(testing.TRAIN.X).estimator_.epochs == 3
+    defaults = subject_for("meta:quick", test_params=False)
+    assert defaults.label == "meta:quick" and not defaults.test_params
+    assert defaults.build().fit(testing.TRAIN.X).estimator_.epochs == 100
+    in_process = [c.__name__ for c in CHECKS if c.__name__ != "check_registration_is_lazy"]
+    del Trained.fits[:]
+    assert check_detector("meta:quick", checks=in_process) == dict.fromkeys(in_process, "passed")
+    assert set(Trained.fits) == {2}
+    ids = [p.id for p in parametrize_with_checks(["meta:quick"], test_params=False).args[1]]
+    assert ids == [p.id for p in parametrize_with_checks(["meta:quick"]).args[1]]
+
+
+def test_test_params_must_name_declared_parameters_and_failures_show_them(host_with_metadata):
+    with pytest.raises(AssertionError) as info:
+        check_detector("meta:misdeclared", checks=["check_params_schema"])
+    text = str(info.value)
+    assert "'epoch'" in text and "test_params {'epoch': 2}" in text
+    assert check_detector("meta:misdeclared", checks=["check_params_schema"], test_params=False)
+
+
+def test_a_full_run_fits_twice_seed_and_clone_checks_share_the_second_fit():
+    del Trained.fits[:]
+    check_detector(Counted)
+    assert len(Trained.fits) == 2  # the reference, and one fit for seed determinism and clone
+
+
+@pytest.mark.parametrize("check", ["check_seed_determinism", "check_clone_round_trip"])
+def test_the_shared_second_fit_still_catches_an_unseeded_detector(check):
+    with pytest.raises(AssertionError, match=check):
+        check_detector(Unseeded, checks=[check])

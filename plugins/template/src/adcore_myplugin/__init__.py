@@ -30,4 +30,5 @@ def register_detectors(register):
         # needs=("torch",),  # optional packages: a missing one gives "pip install torch"
         # xfail_checks={"check_score_single_row": "why it cannot"},  # declared expected failures
         # slow=True,  # conformance cases get pytest.mark.slow
+        # test_params={"epochs": 5},  # cheaper settings the conformance kit builds it with
     )
