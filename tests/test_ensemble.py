@@ -155,6 +155,16 @@ def _fit_log(path):
     return {name: (float(start), float(end)) for name, start, end in rows}
 
 
+def _fit_members(site, csv_file, tmp_path, algo: str, *, jobs: int) -> dict[str, tuple[float, float]]:
+    """Run ``adcore run --algo ALGO --jobs N`` with the timed plugin; each member's fit span."""
+    out = tmp_path / "s.csv"
+    proc = site.run(
+        "run", "--algo", algo, "--jobs", str(jobs), "--input", str(csv_file), "--output", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    return _fit_log(tmp_path / "fits.log")
+
+
 @pytest.fixture
 def timed_site(plugin_site, tmp_path):
     plugin_site.add("adcore-timed", {"timed": "timed_plugin"}, {"timed_plugin": TIMED_PLUGIN})
@@ -163,19 +173,7 @@ def timed_site(plugin_site, tmp_path):
 
 
 def test_members_fit_at_once_and_slow_ones_start_first(timed_site, csv_file, tmp_path):
-    proc = timed_site.run(
-        "run",
-        "--algo",
-        "quick1,quick2,quick3,slow",
-        "--jobs",
-        "2",
-        "--input",
-        str(csv_file),
-        "--output",
-        str(tmp_path / "s.csv"),
-    )
-    assert proc.returncode == 0, proc.stderr
-    fits = _fit_log(tmp_path / "fits.log")
+    fits = _fit_members(timed_site, csv_file, tmp_path, "quick1,quick2,quick3,slow", jobs=2)
     first = min(start for start, _ in fits.values())
     # The slow member (tagged proximity) starts at once although listed last ...
     assert fits["slow"][0] - first < 0.15
@@ -186,19 +184,7 @@ def test_members_fit_at_once_and_slow_ones_start_first(timed_site, csv_file, tmp
 
 
 def test_one_job_fits_members_in_turn(timed_site, csv_file, tmp_path):
-    proc = timed_site.run(
-        "run",
-        "--algo",
-        "quick1,quick2,slow",
-        "--jobs",
-        "1",
-        "--input",
-        str(csv_file),
-        "--output",
-        str(tmp_path / "s.csv"),
-    )
-    assert proc.returncode == 0, proc.stderr
-    fits = _fit_log(tmp_path / "fits.log")
+    fits = _fit_members(timed_site, csv_file, tmp_path, "quick1,quick2,slow", jobs=1)
     spans = sorted(fits.values())
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
     assert [name for name, _ in sorted(fits.items(), key=lambda kv: kv[1])] == ["quick1", "quick2", "slow"]
@@ -206,19 +192,7 @@ def test_one_job_fits_members_in_turn(timed_site, csv_file, tmp_path):
 
 def test_deep_members_never_fit_at_the_same_time(timed_site, csv_file, tmp_path):
     """They seed torch's process-global RNG: concurrent fits would not be reproducible."""
-    proc = timed_site.run(
-        "run",
-        "--algo",
-        "deep1,deep2,quick1",
-        "--jobs",
-        "3",
-        "--input",
-        str(csv_file),
-        "--output",
-        str(tmp_path / "s.csv"),
-    )
-    assert proc.returncode == 0, proc.stderr
-    fits = _fit_log(tmp_path / "fits.log")
+    fits = _fit_members(timed_site, csv_file, tmp_path, "deep1,deep2,quick1", jobs=3)
     (_, a_end), (b_start, _) = sorted([fits["deep1"], fits["deep2"]])
     assert b_start >= a_end
     assert fits["quick1"][0] < a_end  # the quick member did not wait for them

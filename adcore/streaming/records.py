@@ -133,7 +133,9 @@ class RecordDecoder:
     def decode(self, items: Sequence[Item]) -> DecodedBatch:
         """Parse ``items``; valid records in order, malformed ones reported, never raised."""
         batch = None
-        if self._names is not None:
+        # The two fast paths take plain lines only: transport metadata (Message items) and
+        # the first records (features not known yet) go record by record.
+        if self._names is not None and items and Message not in set(map(type, items)):
             batch = self._decode_typed(items)
             if batch is None:
                 batch = self._decode_fast(items)
@@ -151,7 +153,7 @@ class RecordDecoder:
     def _decode_typed(self, items: Sequence[Item]) -> DecodedBatch | None:
         """The fastest path: every line has the shape of the stream's first clean record."""
         layout = self._layout
-        if layout is None or not items or Message in set(map(type, items)):
+        if layout is None:
             return None
         decoded = layout.decode(items)
         if decoded is None:
@@ -162,6 +164,10 @@ class RecordDecoder:
             return None
         self._layout_misses = 0
         X, records = decoded
+        return self._clean_batch(X, records)
+
+    def _clean_batch(self, X: np.ndarray, records: list[Any]) -> DecodedBatch:
+        """A batch of plain lines that all became records: numbered from the next line."""
         first = self.line_number + 1
         return DecodedBatch(X, records, [None] * len(records), list(range(first, first + len(records))))
 
@@ -169,11 +175,9 @@ class RecordDecoder:
         """The common case in C-level loops: every line parses and has every feature.
 
         Returns ``None`` as soon as anything is unusual (a line that is not JSON, a blank
-        line, a missing feature, mixed object/array records, transport metadata); then
-        :meth:`_decode_each` goes through the batch record by record and names each problem.
+        line, a missing feature, mixed object/array records); then :meth:`_decode_each`
+        goes through the batch record by record and names each problem.
         """
-        if not items or Message in set(map(type, items)):
-            return None
         try:
             records = list(map(jsonio.loads, items))
         except ValueError:
@@ -197,13 +201,7 @@ class RecordDecoder:
             values = list(chain.from_iterable(records))
         else:
             return None
-        first = self.line_number + 1
-        batch = DecodedBatch(
-            np.empty((0, width)),
-            records,
-            [None] * len(records),
-            list(range(first, first + len(records))),
-        )
+        batch = self._clean_batch(np.empty((0, width)), records)
         if set(map(type, values)) <= {int, float}:
             try:
                 X = np.array(values, dtype=np.float64).reshape(len(records), width)

@@ -92,14 +92,17 @@ class TypedLayout:
 
     def passthrough(self, records: Sequence[Any], keep_features: bool) -> list[dict[str, Any]]:
         """Output dicts of each record's pass-through fields (all fields with ``keep_features``)."""
-        keys = self.all_keys if keep_features else self.pass_keys
-        getter = self._all if keep_features else self._pass
+        keys, getter = self._picked(keep_features)
         if getter is None:
             return [{} for _ in records]
         if len(keys) == 1:
             key = keys[0]
             return [{key: value} for value in map(getter, records)]
         return [dict(zip(keys, values, strict=True)) for values in map(getter, records)]
+
+    def _picked(self, keep_features: bool) -> tuple[tuple[str, ...], Any]:
+        """The output's copied keys and the getter of their values (``None``: no keys)."""
+        return (self.all_keys, self._all) if keep_features else (self.pass_keys, self._pass)
 
     def scored(
         self, records: Sequence[Any], scores: Sequence[Any], labels: Sequence[int], keep_features: bool
@@ -110,17 +113,14 @@ class TypedLayout:
         field called ``score`` or ``label`` keeps its place and gets the new value), in
         about half the time: this runs once per scored record.
         """
-        keys = self.all_keys if keep_features else self.pass_keys
-        getter = self._all if keep_features else self._pass
-        if getter is None:
-            return [{"score": s, "label": lab} for s, lab in zip(scores, labels, strict=True)]
-        if len(keys) == 1:
+        keys, getter = self._picked(keep_features)
+        if getter is not None and len(keys) == 1:  # the usual {"id": ..., features} record
             key = keys[0]
             return [
                 {key: v, "score": s, "label": lab}
                 for v, s, lab in zip(map(getter, records), scores, labels, strict=True)
             ]
-        outs = [dict(zip(keys, values, strict=True)) for values in map(getter, records)]
+        outs = self.passthrough(records, keep_features)
         for out, s, lab in zip(outs, scores, labels, strict=True):
             out["score"] = s
             out["label"] = lab
