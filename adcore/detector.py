@@ -284,21 +284,21 @@ def confidence_from_scores(scores: np.ndarray, sorted_train: np.ndarray, thresho
 def create_detector(algorithm: str | Callable[..., Any], /, **params: Any) -> Detector:
     """Build a :class:`Detector` and validate its parameters now (errors before any data).
 
-    ``"a,b,c"`` is shorthand for the ``core:ensemble`` detector with those members.
-    ``algorithm`` is positional-only so that a detector parameter of that name (PyOD's
-    KNN has one) is refused with a ParameterError rather than a TypeError.
+    ``"a,b,c"`` is shorthand for the ``core:ensemble`` detector with those members;
+    ``MEMBER.KEY`` parameters go to one member. ``contamination``, ``threshold`` and
+    ``random_state`` are the wrapper's settings (see :mod:`adcore.services.spec`, the one
+    builder every entry point shares). ``algorithm`` is positional-only so that a detector
+    parameter of that name (PyOD's KNN has one) is refused with a ParameterError rather
+    than a TypeError.
     """
+    from adcore.services.spec import build_detector
+
     if "algorithm" in params:
         raise ParameterError(
             "'algorithm' names the detector and cannot be passed as one of its parameters "
             "(the library's default for it applies)"
         )
-    if isinstance(algorithm, str) and "," in algorithm:
-        params["members"] = parse_members(algorithm)
-        algorithm = "core:ensemble"
-    detector = Detector(algorithm, **params)
-    detector.validated_params()
-    return detector
+    return build_detector(algorithm, params)
 
 
 def parse_members(algo: str) -> list[str] | None:

@@ -165,15 +165,20 @@ class Ensemble:
         self.random_state = random_state
 
     def _build_members(self) -> list[Any]:
-        from adcore.detector import Detector, create_detector
+        from adcore.detector import Detector
+        from adcore.services.spec import build_detector
 
         member_params = dict(self.member_params or {})
         built = []
         for name in self.members:
-            params = dict(member_params.pop(name, {}))
-            seed = self.random_state if self.random_state is not None else None
-            det = create_detector(name, contamination=self.contamination, random_state=seed, **params)
-            built.append(det)
+            # The ensemble's contamination and seed are each member's defaults; a member's own
+            # (iforest.random_state=1) wins.
+            params = {
+                "contamination": self.contamination,
+                "random_state": self.random_state,
+                **member_params.pop(name, {}),
+            }
+            built.append(build_detector(name, params))
         if member_params:
             raise ParameterError(
                 f"member_params names {', '.join(sorted(member_params))}, which are not members "

@@ -51,3 +51,27 @@ def loads_lenient(data: bytes | str) -> Any:
 def finite_or_none(value: float) -> float | None:
     """JSON has no NaN/inf: a non-finite score is written as null."""
     return value if math.isfinite(value) else None
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: the one JSON-safe conversion every output path uses.
+
+    numpy scalars and arrays become numbers and lists, tuples become lists, NaN and
+    infinity become ``null`` (JSON has neither), mapping keys become strings, and anything
+    else becomes its ``repr`` rather than failing a response or a stored record.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":  # a numpy scalar
+        return jsonable(item())
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and type(value).__module__ == "numpy":  # a numpy array
+        return jsonable(tolist())
+    return repr(value)

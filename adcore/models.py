@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from adcore.data import Dataset, read_dataset
-from adcore.detector import Detector, confidence_from_scores, create_detector
+from adcore.detector import Detector, confidence_from_scores
 from adcore.errors import MissingDependencyError, NotFittedError, StoreError
 from adcore.registry import (
     ModelRecord,
@@ -260,8 +260,8 @@ def fit(
     *,
     name: str | None = None,
     store: str | ModelStore | None = None,
-    contamination: float = 0.1,
-    threshold: str = "contamination",
+    contamination: float | None = None,
+    threshold: str | None = None,
     seed: int | None = None,
     columns: list[str] | None = None,
     header: bool | None = None,
@@ -276,17 +276,37 @@ def fit(
         Training data; a path is read with ``columns``/``header``/``nan_policy``, which
         are remembered so scoring reads new files the same way.
     algo, contamination, threshold, seed, **params
-        As for :func:`adcore.detect`; the same data and seed give the same scores.
+        As for :func:`adcore.detect`; the same data and seed give the same scores (a seed
+        is drawn when none is given and stored with the model: ``model.record.seed``).
     name : str, optional
         Save the fitted model as the next version of ``name`` (``model.record.ref``).
     store : str or ModelStore, optional
         Store URL or object; default ``$ADCORE_STORE``, then the embedded store.
     """
+    from adcore.services.spec import detector_spec
+
+    spec = detector_spec(
+        algo, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
+    )
+    return fit_spec(
+        X_or_path, spec, name=name, store=store, columns=columns, header=header, nan_policy=nan_policy
+    )
+
+
+def fit_spec(
+    X_or_path: Any,
+    spec: Any,
+    *,
+    name: str | None = None,
+    store: str | ModelStore | None = None,
+    columns: list[str] | None = None,
+    header: bool | None = None,
+    nan_policy: str = "error",
+) -> Model:
+    """:func:`fit` for a ready :class:`~adcore.services.spec.DetectorSpec` (what the server calls)."""
     if name is not None:
         check_model_name(name)
-    detector = create_detector(
-        algo, contamination=contamination, threshold=threshold, random_state=seed, **params
-    )
+    detector = spec.build()
     if isinstance(X_or_path, (str, os.PathLike)):
         dataset = read_dataset(X_or_path, columns=columns, header=header, nan_policy=nan_policy, min_rows=2)
     elif isinstance(X_or_path, Dataset):

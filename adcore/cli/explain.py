@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
             from adcore.cli.run import build_detector
             from adcore.data import read_dataset
 
-            detector = build_detector(algo, param, contamination, "contamination", seed)
+            detector = build_detector(algo, param, contamination, None, seed)
             dataset = read_dataset(
                 input_path,
                 columns=options.split_columns(columns),

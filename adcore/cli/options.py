@@ -25,9 +25,14 @@ COLUMNS = typer.Option(
 )
 NO_HEADER = typer.Option(False, "--no-header", help="The CSV has no header row (default: detected).")
 NAN = typer.Option(NanPolicy.error, "--nan", help="Missing values: error, drop the row, or fill the median.")
-CONTAMINATION = typer.Option(0.1, "--contamination", "-c", help="Expected share of anomalies, in (0, 0.5].")
+CONTAMINATION = typer.Option(
+    None, "--contamination", "-c", help="Expected share of anomalies, in (0, 0.5] (default 0.1)."
+)
 THRESHOLD = typer.Option(
-    "contamination", "--threshold", help="contamination | mad[:k] | iqr[:k] | zscore[:k] | fixed:VALUE"
+    None,
+    "--threshold",
+    help="contamination (default) | mad[:k] | iqr[:k] | zscore[:k] | fixed:VALUE; "
+    "a vote ensemble defaults to a majority (fixed:0.5).",
 )
 PARAM = typer.Option(None, "--param", "-p", help="Detector parameter KEY=VALUE (repeatable).")
 SEED = typer.Option(None, "--seed", help="Random seed, passed as random_state.")

@@ -13,57 +13,30 @@ from adcore.cli.console import print_json, stderr_console
 def build_detector(
     algo: str,
     params: list[str] | None,
-    contamination: float,
-    threshold: str,
+    contamination: float | None,
+    threshold: str | None,
     seed: int | None,
     ensemble: dict[str, Any] | None = None,
 ) -> Any:
-    """Parse ``--param`` against the algorithm's schema and validate everything up front.
+    """The CLI's options, through the one detector spec every entry point shares.
 
     ``algo`` may list several detectors (``iforest,ecod``): an ensemble, configured by
-    ``ensemble`` (normalize, combine, jobs) and ``--param MEMBER.KEY=VALUE``.
+    ``ensemble`` (combine, normalize, jobs) and ``--param MEMBER.KEY=VALUE``. A seed is
+    drawn when ``--seed`` is not given, and the summary reports it.
     """
-    from adcore.detector import Detector, create_detector, parse_members
-    from adcore.errors import ParameterError
-    from adcore.params import parse_key_values
+    from adcore.services.spec import detector_spec
 
-    members = parse_members(algo)
-    ensemble = {k: v for k, v in (ensemble or {}).items() if v is not None}
-    if members is None:
-        if set(ensemble) - {"jobs"}:
-            raise ParameterError("--combine, --normalize and --labels apply to ensembles: --algo a,b,c")
-        values = parse_key_values(list(params or []), Detector(algo).params_model())
-    else:
-        values = ensemble_values(members, list(params or []), ensemble)
-        if values.get("combine") == "vote" and threshold == "contamination":
-            threshold = "fixed:0.5"  # a majority of the members' labels
-    return create_detector(
-        algo, contamination=contamination, threshold=threshold, random_state=seed, **values
+    options = {k: v for k, v in (ensemble or {}).items() if k in ("combine", "normalize", "jobs")}
+    spec = detector_spec(
+        algo,
+        list(params or []),
+        contamination=contamination,
+        threshold=threshold,
+        seed=seed,
+        draw_seed=True,
+        **options,
     )
-
-
-def ensemble_values(members: list[str], params: list[str], options: dict[str, Any]) -> dict[str, Any]:
-    """Ensemble options plus ``--param MEMBER.KEY=VALUE`` routed to that member."""
-    from adcore.detector import Detector
-    from adcore.params import parse_key_values
-    from adcore.plugins import get_host
-
-    values: dict[str, Any] = dict(options)
-    member_params: dict[str, dict[str, Any]] = {}
-    aliases = {name: name for name in members}
-    for name in members:  # MEMBER may be written as given or qualified: hbos / core:hbos
-        aliases.setdefault(get_host().resolve("detector", name).qualified_name, name)
-    for pair in params:
-        prefix, dot, _ = pair.partition("=")[0].rpartition(".")
-        if not dot or prefix not in aliases:
-            values.update(parse_key_values([pair]))
-            continue
-        member = aliases[prefix]
-        model = Detector(member).params_model()
-        member_params.setdefault(member, {}).update(parse_key_values([pair[len(prefix) + 1 :]], model))
-    if member_params:
-        values["member_params"] = member_params
-    return values
+    return spec.build()
 
 
 def print_summary(result: Any, output: str | None, *, top: int = 5) -> None:

@@ -68,13 +68,7 @@ def _build_model(
         return StreamModel.from_registry(model_ref, store=store, save_as=save_retrained)
     from adcore.cli.run import build_detector
 
-    detector = build_detector(
-        algo or "core:hbos",
-        params,
-        0.1 if contamination is None else contamination,
-        threshold or "contamination",
-        seed,
-    )
+    detector = build_detector(algo or "core:hbos", params, contamination, threshold, seed)
     return StreamModel.from_algorithm(detector, save_as=save_retrained, store=store)
 
 

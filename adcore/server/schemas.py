@@ -111,12 +111,22 @@ class DetectorOptions(_Request):
     algorithm: str = Field(
         "core:hbos", description="A name from GET /v1/algorithms, e.g. core:hbos or iforest."
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="The algorithm's own parameters.")
-    contamination: FiniteFloat = Field(0.1, gt=0, le=0.5, description="Expected share of anomalies.")
-    threshold: str = Field(
-        "contamination", description="contamination | mad[:k] | iqr[:k] | zscore[:k] | fixed:V"
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The algorithm's own parameters; for an ensemble (algorithm 'a,b'), its options "
+        "(combine, normalize...) and MEMBER.KEY for one member's.",
     )
-    seed: int | None = Field(None, description="Random seed, passed as random_state.")
+    contamination: FiniteFloat | None = Field(
+        None, gt=0, le=0.5, description="Expected share of anomalies (default 0.1)."
+    )
+    threshold: str | None = Field(
+        None,
+        description="contamination (default) | mad[:k] | iqr[:k] | zscore[:k] | fixed:V; "
+        "a vote ensemble defaults to a majority (fixed:0.5)",
+    )
+    seed: int | None = Field(
+        None, ge=0, lt=2**32, description="Random seed, passed as random_state (drawn and reported if omitted)."
+    )
 
     @field_validator("params")
     @classmethod

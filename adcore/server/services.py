@@ -29,20 +29,18 @@ def detect(
     *,
     algorithm: str,
     params: dict[str, Any],
-    contamination: float,
-    threshold: str,
+    contamination: float | None,
+    threshold: str | None,
     seed: int | None,
 ) -> DetectionResult:
-    from adcore.detection import detect as detect_service
+    """What ``adcore.detect`` does, through the same spec; ``params`` never collide with its keywords."""
+    from adcore.detection import fit_detect
+    from adcore.services.spec import detector_spec
 
-    return detect_service(
-        as_dataset(rows, feature_names),
-        algorithm,
-        contamination=contamination,
-        threshold=threshold,
-        seed=seed,
-        **params,
+    spec = detector_spec(
+        algorithm, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
     )
+    return fit_detect(spec.build(), as_dataset(rows, feature_names))
 
 
 def fit(
@@ -53,25 +51,19 @@ def fit(
     stores: ThreadStores,
     algorithm: str,
     params: dict[str, Any],
-    contamination: float,
-    threshold: str,
+    contamination: float | None,
+    threshold: str | None,
     seed: int | None,
 ) -> ModelRecord:
     """Fit and save the next version of ``name``; return its index entry."""
-    from adcore.models import fit as fit_service
+    from adcore.models import fit_spec
+    from adcore.services.spec import detector_spec
 
+    spec = detector_spec(
+        algorithm, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
+    )
     with stores.use() as store:
-        model = fit_service(
-            rows,
-            algorithm,
-            name=name,
-            store=store,
-            contamination=contamination,
-            threshold=threshold,
-            seed=seed,
-            columns=feature_names,
-            **params,
-        )
+        model = fit_spec(rows, spec, name=name, store=store, columns=feature_names)
     assert model.record is not None
     return model.record
 
