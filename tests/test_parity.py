@@ -21,18 +21,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from server_harness import running_server
 
 import adcore
 from adcore.cli.main import run_cli
 from adcore.plugins import get_host
 
-from server_harness import running_server
-
 SEED = 7
 N_ROWS = 160
 ENSEMBLES: dict[str, dict[str, Any]] = {
     "core:hbos,core:mad|vote": {"algo": "core:hbos,core:mad", "params": {"combine": "vote"}},
-    "core:hbos,core:mahalanobis,core:mad|consensus": {"algo": "core:hbos,core:mahalanobis,core:mad", "params": {}},
+    "core:hbos,core:mahalanobis,core:mad|consensus": {
+        "algo": "core:hbos,core:mahalanobis,core:mad",
+        "params": {},
+    },
     "core:hbos,core:mad|member-param": {
         "algo": "core:hbos,core:mad",
         "params": {"combine": "average", "core:hbos.n_bins": 7},
@@ -81,9 +83,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A real ``adcore serve`` that loads every installed plugin, as users run it."""
     root = tmp_path_factory.mktemp("parity-server")
-    with running_server(root, env={"ADCORE_DISABLE_PLUGIN_AUTOLOAD": "0"}) as running:
-        with running.client() as client:
-            yield client
+    env = {"ADCORE_DISABLE_PLUGIN_AUTOLOAD": "0"}
+    with running_server(root, env=env) as running, running.client() as client:
+        yield client
 
 
 def _param_args(params: dict[str, Any]) -> list[str]:

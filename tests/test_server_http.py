@@ -211,3 +211,90 @@ def test_several_workers_serve_requests(tmp_path):
             response = client.post("/v1/detect", json={"data": training_rows(30, 2)})
             assert response.status_code == 200, response.text
         assert client.get("/health/readiness").status_code == 200
+
+
+FAULTY_DETECTORS_PLUGIN = """
+import numpy as np
+import adcore
+
+class Buggy:
+    '''Fails as a bug would: not the user's parameters or data.'''
+    def fit(self, X, y=None):
+        raise RuntimeError("internal state lost")
+    def decision_function(self, X):
+        return np.zeros(len(X))
+
+class Picky:
+    '''Refuses its parameter as a library does, with a plain ValueError.'''
+    def __init__(self, depth=3):
+        self.depth = depth
+    def fit(self, X, y=None):
+        if self.depth < 1:
+            raise ValueError(f"The 'depth' parameter of Picky must be >= 1. Got {self.depth} instead.")
+        return self
+    def decision_function(self, X):
+        return np.abs(X).sum(axis=1)
+
+@adcore.hookimpl
+def register_detectors(register):
+    register("buggy", Buggy, summary="always fails")
+    register("picky", Picky, summary="checks depth in fit")
+"""
+
+
+def test_a_library_error_is_a_400_and_a_bug_a_500_on_a_connection_that_lives_on(plugin_site, tmp_path):
+    """The issue's case: a detector's own ValueError was a 500, and the client's next request on
+    the same keep-alive connection was reset. Now: 400 naming the detector and parameter, and
+    a real bug answers 500 (logged) while the connection keeps serving."""
+    plugin_site.add("adcore-faulty", {"faulty": "adcore_faulty"}, {"adcore_faulty": FAULTY_DETECTORS_PLUGIN})
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(plugin_site.root), str(REPO)]),
+        "ADCORE_DISABLE_PLUGIN_AUTOLOAD": "0",
+    }
+    rows = training_rows(40, 2)
+    with running_server(tmp_path, env=env) as server, server.client() as client:
+        picky = {"algorithm": "faulty:picky", "params": {"depth": 0}, "data": rows}
+        bad = client.post("/v1/detect", json=picky)
+        error = error_of(bad, 400, "parameter")
+        assert "faulty:picky" in error["message"] and "depth" in error["message"]
+        ok = client.post("/v1/detect", json={"algorithm": "faulty:picky", "data": rows})
+        assert ok.status_code == 200, ok.text
+        bug = client.post("/v1/detect", json={"algorithm": "faulty:buggy", "data": rows})
+        error_of(bug, 500, "internal_error")
+        assert "internal state lost" not in bug.text  # no internals in the answer
+        assert client.get("/health/readiness").status_code == 200
+        statuses = _statuses_on_one_connection(
+            server.url,
+            [
+                {"algorithm": "faulty:buggy", "data": rows},
+                {"algorithm": "faulty:picky", "params": {"depth": 0}, "data": rows},
+                {"algorithm": "core:hbos", "data": rows},
+            ],
+        )
+        assert statuses == [500, 400, 200]
+    log = server.output()
+    assert "RuntimeError: internal state lost" in log  # the bug is in the server log, with its traceback
+
+
+def _statuses_on_one_connection(url: str, bodies: list[dict]) -> list[int]:
+    """POST each body to /v1/detect over one raw keep-alive socket (no client-side reconnects,
+    which would hide a connection the server dropped); return the response statuses."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.auto_open = 0  # a dropped connection must fail the test, not be reopened silently
+    conn.connect()
+    statuses = []
+    try:
+        for body in bodies:
+            headers = {"Content-Type": "application/json"}
+            conn.request("POST", "/v1/detect", body=json.dumps(body), headers=headers)
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+    finally:
+        conn.close()
+    return statuses

@@ -1,7 +1,8 @@
 """The app factory: routes, the auth and rate-limit dependencies, middleware, error handlers.
 
 Wiring, in order from the outside in: request metrics (so 413s and 429s are counted
-too), the streaming body-size limit, then FastAPI's routing with one error handler per
+too), the streaming body-size limit, the catch-all that turns a bug into a 500 without
+dropping the connection, then FastAPI's routing with one error handler per
 kind of exception (:mod:`adcore.server.errors`). ``/health/liveness`` and the
 dashboard's static files are open; everything else needs the API key when one is set,
 and the ``/v1`` routes, plugin routes included, are rate limited per client.
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from adcore.server.auth import api_key_checker
-from adcore.server.errors import install_error_handlers
+from adcore.server.errors import UnhandledErrorMiddleware, install_error_handlers
 from adcore.server.jsonbody import StrictJSONRoute
 from adcore.server.limits import BodySizeLimitMiddleware, rate_limit_checker
 from adcore.server.metrics import RequestMetricsMiddleware
@@ -82,6 +83,7 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
         for error in info.errors:
             log.warning("plugin %s: %s", info.name, error)
 
+    app.add_middleware(UnhandledErrorMiddleware)  # innermost: a bug is a 500, the connection lives on
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     return app

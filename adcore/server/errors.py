@@ -158,6 +158,42 @@ async def unhandled_error_handler(request: Any, exc: Exception) -> Any:
     return error_response(500, "internal_error", "internal server error (logged on the server)")
 
 
+class UnhandledErrorMiddleware:
+    """Answer a bug with the 500 error shape and keep the connection serving.
+
+    Starlette's outermost ``ServerErrorMiddleware`` sends the 500 and then re-raises the
+    exception, so that the server can log it; uvicorn, seeing an exception after a complete
+    response, closes the connection, and a keep-alive client's next request on it is reset.
+    This middleware sits just outside the routing: it logs the bug with its traceback,
+    sends the same 500 body, and returns normally. (A bug after the response has started
+    cannot be answered; the connection is then closed, as it must be.)
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            if started:
+                raise
+            response = error_response(500, "internal_error", "internal server error (logged on the server)")
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: Any) -> None:
     from fastapi.exceptions import RequestValidationError
 

@@ -125,7 +125,10 @@ class DetectorOptions(_Request):
         "a vote ensemble defaults to a majority (fixed:0.5)",
     )
     seed: int | None = Field(
-        None, ge=0, lt=2**32, description="Random seed, passed as random_state (drawn and reported if omitted)."
+        None,
+        ge=0,
+        lt=2**32,
+        description="Random seed, passed as random_state (drawn and reported when omitted).",
     )
 
     @field_validator("params")

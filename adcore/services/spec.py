@@ -128,7 +128,9 @@ def detector_spec(
     if members is None:
         if given_options:
             names = ", ".join(f"--{k}" for k in given_options)
-            raise ParameterError(f"{names} apply to ensembles only: name several detectors, e.g. iforest,ecod")
+            raise ParameterError(
+                f"{names} apply to ensembles only: name several detectors, e.g. iforest,ecod"
+            )
         values = _single_params(algorithm, params)
         member_values: dict[str, dict[str, Any]] = {}
     else:
@@ -165,7 +167,9 @@ def detector_spec(
 
 
 def build_detector(
-    algorithm: str | Callable[..., Any], params: Mapping[str, Any] | Sequence[str] | None = None, **options: Any
+    algorithm: str | Callable[..., Any],
+    params: Mapping[str, Any] | Sequence[str] | None = None,
+    **options: Any,
 ) -> Any:
     """``detector_spec(...).build()``: the one road from options to a validated detector."""
     return detector_spec(algorithm, params, **options).build()
