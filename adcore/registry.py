@@ -18,8 +18,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -35,11 +33,6 @@ from adcore.errors import (
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 STORE_ENV = "ADCORE_STORE"
 HOME_ENV = "ADCORE_HOME"
-# Test-only hook: seconds to sleep after the artifact is written and the index row is
-# inserted but before the transaction commits, so a test can SIGKILL a save at its
-# most fragile moment. Never set it in production.
-TEST_PAUSE_ENV = "ADCORE_TEST_PAUSE_BEFORE_COMMIT"
-TEST_PAUSE_MARKER = "adcore-test: paused before commit"
 
 
 @dataclass(frozen=True)
@@ -252,12 +245,3 @@ def utc_now() -> str:
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-
-def crash_test_pause() -> None:
-    """Test-only: sleep where a crash hurts most, if ``ADCORE_TEST_PAUSE_BEFORE_COMMIT`` is set."""
-    raw = os.environ.get(TEST_PAUSE_ENV)
-    if not raw:
-        return
-    sys.stderr.write(TEST_PAUSE_MARKER + "\n")
-    sys.stderr.flush()
-    time.sleep(float(raw))

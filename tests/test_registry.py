@@ -21,7 +21,7 @@ import pytest
 
 import adcore
 from adcore.errors import IntegrityError, ModelNotFoundError, SchemaMismatchError, StoreError
-from adcore.registry import TEST_PAUSE_ENV, TEST_PAUSE_MARKER, ModelStore, open_store
+from adcore.registry import ModelStore, open_store
 from adcore.stores.artifacts import LocalArtifacts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,20 +244,23 @@ def test_concurrent_fits_get_distinct_consecutive_versions(store_url, train_csv)
 
 def test_fit_killed_during_save_leaves_a_consistent_registry(store_url, train_csv):
     adcore.fit(train_csv, name="k", store=store_url, seed=0)
+    from crash_points import MARKER
+
+    command = [sys.executable, str(REPO / "tests" / "crash_points.py"), "120"]
     proc = subprocess.Popen(
-        adcore_cmd("fit", "--algo", "core:mad", "--input", str(train_csv), "--model", "k"),
+        [*command, "fit", "--algo", "core:mad", "--input", str(train_csv), "--model", "k"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=cli_env(store_url, **{TEST_PAUSE_ENV: "120"}),
+        env=cli_env(store_url),
     )
     try:
         deadline = time.monotonic() + 60
         assert proc.stderr is not None
-        while True:  # the hook says when the artifact is written and the row inserted, uncommitted
+        while True:  # the marker says the artifact is written and the row inserted, uncommitted
             line = proc.stderr.readline()
             assert line or proc.poll() is None, f"fit exited early: {proc.returncode}"
-            if TEST_PAUSE_MARKER in line:
+            if MARKER in line:
                 break
             assert time.monotonic() < deadline, "the save never reached the test pause"
         proc.send_signal(signal.SIGKILL)

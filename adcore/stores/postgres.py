@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from adcore.errors import StoreError
-from adcore.registry import ModelRecord, crash_test_pause, model_not_found, redact_url, utc_now
+from adcore.registry import ModelRecord, model_not_found, redact_url, utc_now
 from adcore.stores.artifacts import ArtifactStore, open_artifacts
 from adcore.stores.rows import COLUMNS, models_table_ddl, names_table_ddl, record_to_row, row_to_record
 
@@ -118,7 +118,6 @@ class PostgresStore:
                     f"INSERT INTO {MODELS} ({', '.join(COLUMNS)}) VALUES ({placeholders})",
                     [row[c] for c in COLUMNS],
                 )
-                crash_test_pause()
         except psycopg.Error as exc:
             if not self.artifacts.shared_keys:
                 self.artifacts.delete(key)

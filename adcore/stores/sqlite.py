@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from adcore.errors import StoreError
-from adcore.registry import ModelRecord, crash_test_pause, model_not_found, redact_url, utc_now
+from adcore.registry import ModelRecord, model_not_found, redact_url, utc_now
 from adcore.stores.artifacts import LocalArtifacts
 from adcore.stores.rows import COLUMNS, models_table_ddl, names_table_ddl, record_to_row, row_to_record
 
@@ -125,7 +125,6 @@ class SQLiteStore:
                     f"INSERT INTO models ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                     [row[c] for c in COLUMNS],
                 )
-                crash_test_pause()
         except BaseException:
             self.artifacts.delete(key)  # nothing points at it
             raise
