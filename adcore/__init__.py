@@ -33,6 +33,12 @@ _LAZY = {
     "fit": "adcore.models",
     "load_model": "adcore.models",
     "Model": "adcore.models",
+    "open_stream": "adcore.services.stream",
+    # for plugin authors (docs/plugins.md, "API for plugin authors"): stable names, wherever
+    # the implementation lives
+    "resolve_reference": "adcore.plugins",
+    "parse_numpydoc_params": "adcore.params",
+    "check_event_types": "adcore.events",
 }
 
 __all__ = ["__version__", "hookimpl", "hookspec", *sorted(_LAZY)]

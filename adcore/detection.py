@@ -14,6 +14,7 @@ import numpy as np
 
 from adcore.data import Dataset
 from adcore.detector import Detector
+from adcore.errors import AdcoreError
 from adcore.results import DetectionResult
 
 
@@ -26,16 +27,20 @@ def library_versions(detector: Detector | None = None) -> dict[str, str | None]:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    if detector is not None and isinstance(detector.algorithm, str):
-        from adcore.plugins import get_host
+    if detector is None or not isinstance(detector.algorithm, str):
+        return versions
+    from adcore.plugins import get_host
 
+    host = get_host()
+    names = [str(detector.algorithm), *(detector.get_params().get("members") or ())]
+    for name in names:  # an ensemble's members may come from several plugins
         try:
-            reg = detector._registration()
-        except Exception:
-            return versions
-        for info in get_host().plugins():
-            if info.name == reg.plugin:
-                versions[f"plugin:{info.name}"] = info.version or versions["adcore"]
+            plugin = host.resolve("detector", name).plugin
+        except AdcoreError:
+            continue
+        info = host.info(plugin)  # cheap: no hook is called
+        if info is not None:
+            versions[f"plugin:{plugin}"] = info.version or versions["adcore"]
     return versions
 
 

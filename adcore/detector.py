@@ -10,17 +10,35 @@ stores its arguments unchanged and all validation happens in ``fit``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
-from adcore.errors import DataError, NotFittedError, ParameterError, SchemaMismatchError
+from adcore.errors import (
+    AdcoreError,
+    DataError,
+    DataTypeError,
+    NotFittedError,
+    ParameterError,
+    ParameterTypeError,
+    SchemaMismatchError,
+)
 from adcore.thresholds import check_contamination, compute_threshold, parse_threshold
 
 _OWN_PARAMS = ("algorithm", "contamination", "threshold", "random_state")
+#: What a detector's library raises when the user's parameters or data are wrong (scikit-learn's
+#: InvalidParameterError, numpy's LinAlgError and PyOD's checks are among their subclasses).
+#: Anything else it raises is a bug and is left to surface as one.
+LIBRARY_USER_ERRORS = (ValueError, TypeError)
+#: Wrapper arguments that are never passed to the library, so never the parameter it blames.
+_NOT_PASSED = frozenset({"algorithm", "threshold"})
+_QUOTED_NAME = re.compile(r"""['"`\u2018\u2019]([A-Za-z_][A-Za-z0-9_]*)['"`\u2018\u2019]""")
 
 
 @runtime_checkable
@@ -33,12 +51,91 @@ class DetectorProtocol(Protocol):
 
 
 def as_matrix(X: Any, *, what: str = "X") -> tuple[np.ndarray, list[str] | None]:
-    """Validate input into a finite float64 matrix; keep DataFrame column names."""
+    """Validate input into a finite float64 matrix; keep a DataFrame's string column names.
+
+    scikit-learn's conventions, with its wording where its checks look for it: 1-D input is
+    refused ("Reshape your data"), as are sparse and complex data; numeric object arrays are
+    converted. Column names are kept as :func:`feature_names` finds them.
+    """
     from adcore.data import Dataset
 
-    is_frame = type(X).__module__.startswith("pandas") and hasattr(X, "columns")
+    names = feature_names(X)
+    is_frame = _is_frame(X)
+    if not is_frame:
+        _refuse_1d(X, what)
     dataset = Dataset.from_array(X, source="dataframe" if is_frame else "array")
-    return dataset.X, (list(dataset.feature_names) if is_frame else None)
+    return dataset.X, names
+
+
+def _is_frame(X: Any) -> bool:
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
+
+
+def feature_names(X: Any) -> list[str] | None:
+    """A DataFrame's column names when every one is a string, else None (scikit-learn's rule).
+
+    A frame with pandas' default integer columns has no feature names, as in scikit-learn's
+    ``feature_names_in_``; arrays and lists have none.
+    """
+    if not _is_frame(X):
+        return None
+    names = list(X.columns)
+    return names if names and all(isinstance(c, str) for c in names) else None
+
+
+def _refuse_1d(X: Any, what: str) -> None:
+    """A 1-D input is ambiguous (one feature, or one row?): scikit-learn refuses it, and so do we."""
+    if isinstance(X, np.ndarray) or (hasattr(X, "ndim") and not hasattr(X, "toarray")):  # or a Series
+        ndim = X.ndim
+    else:  # lists and array-likes (converted again by Dataset.from_array, which names bad cells)
+        try:
+            ndim = np.asarray(X).ndim
+        except (ValueError, TypeError):  # ragged nested lists: Dataset.from_array says what is wrong
+            return
+    if ndim == 1:
+        raise DataError(
+            f"Expected 2D array, got 1D array instead ({what} has shape ({len(X)},)). "
+            "Reshape your data either using array.reshape(-1, 1) if your data has a single feature "
+            "or array.reshape(1, -1) if it contains a single sample."
+        )
+
+
+def library_error(
+    exc: BaseException, algorithm: str, parameters: Iterable[str], *, n_rows: int | None = None
+) -> AdcoreError | None:
+    """The typed adcore error for what a detector's library raised, or None where it is a bug.
+
+    A ``ValueError`` or ``TypeError`` (and their subclasses) raised while a detector is built,
+    fitted or scored comes from the user's parameters or data; it becomes a
+    :class:`~adcore.errors.ParameterError` naming the parameter when the message quotes one
+    of ``parameters`` (scikit-learn's "The 'n_estimators' parameter of ..."), else, given
+    ``n_rows`` (fit and scoring), a :class:`~adcore.errors.DataError` saying the detector
+    rejected the data, else a ParameterError about its parameters. A TypeError stays a
+    TypeError (:class:`~adcore.errors.ParameterTypeError`, :class:`~adcore.errors.DataTypeError`).
+    The message is one line: the detector's name and the first line of the library's own.
+    An adcore error (an ensemble member's, already typed) and any other exception return None:
+    the caller re-raises them unchanged.
+    """
+    if isinstance(exc, AdcoreError) or not isinstance(exc, LIBRARY_USER_ERRORS):
+        return None
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else type(exc).__name__
+    wanted = set(parameters) - _NOT_PASSED
+    parameter = next((m for m in _QUOTED_NAME.findall(text) if m in wanted), None)
+    is_type = isinstance(exc, TypeError)
+    error: AdcoreError
+    if parameter is not None:
+        cls = ParameterTypeError if is_type else ParameterError
+        error = cls(f"{algorithm}: parameter {parameter!r}: {text}")
+    elif n_rows is not None:
+        rows = "1 row" if n_rows == 1 else f"{n_rows} rows"
+        error = (DataTypeError if is_type else DataError)(f"{algorithm} rejected the data ({rows}): {text}")
+    else:
+        cls = ParameterTypeError if is_type else ParameterError
+        error = cls(f"{algorithm} rejected its parameters: {text}")
+    error.algorithm = algorithm
+    error.parameter = parameter
+    return error
 
 
 class Detector:
@@ -160,21 +257,28 @@ class Detector:
     def fit(self, X: Any, y: Any = None, *, keep_baseline: bool = True) -> Detector:
         """Fit the wrapped detector on ``X`` (n_samples, n_features).
 
-        ``y`` goes to detectors that learn from labels and is ignored by the rest.
-        ``keep_baseline=False`` skips the per-feature training medians that explanations
+        ``y`` (any array-like, passed on as a numpy array) goes to detectors whose ``fit``
+        takes it (those that learn from labels, and PyOD's, which ignore it); the others never
+        see it. ``keep_baseline=False`` skips the per-feature training medians that explanations
         start from (a stream's unsaved refits are never explained, and the medians are a
         third of a small refit); such a detector explains only with ``reference=`` rows.
         """
         matrix, names = as_matrix(X)
         if matrix.shape[0] < 2:
-            raise DataError(f"need at least 2 rows to fit a detector, got {matrix.shape[0]}")
+            n = matrix.shape[0]
+            raise DataError(f"need at least 2 rows to fit a detector, got {n} sample{'s' if n != 1 else ''}")
         params = self.validated_params()
-        estimator = self._factory()(**params)
-        if y is None:
-            estimator.fit(matrix)
-        else:  # only detectors that learn from labels take y (checked lazily: fits are hot in streams)
-            takes_y = "y" in inspect.signature(estimator.fit).parameters
-            estimator.fit(matrix, y) if takes_y else estimator.fit(matrix)
+        estimator = self._build(params)
+        try:
+            if y is not None and "y" in inspect.signature(estimator.fit).parameters:
+                estimator.fit(matrix, np.asarray(y))  # as an array, whatever array-like it came as
+            else:
+                estimator.fit(matrix)
+            train_scores = getattr(estimator, "decision_scores_", None)
+            if train_scores is None:
+                train_scores = estimator.decision_function(matrix)
+        except LIBRARY_USER_ERRORS as exc:
+            self._raise_typed(exc, params, matrix.shape[0])
         self.estimator_ = estimator
         self.n_features_in_ = matrix.shape[1]
         # The baseline explanations move features to; a strided sample of <= 10,000 rows keeps
@@ -185,14 +289,35 @@ class Detector:
             del self.feature_medians_  # a previous fit's medians would describe other data
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
-        train_scores = getattr(estimator, "decision_scores_", None)
-        if train_scores is None:
-            train_scores = estimator.decision_function(matrix)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_  # refitted on data without names: the old ones would lie
         self.decision_scores_ = self._check_scores(train_scores, matrix.shape[0])
         self.threshold_ = compute_threshold(self.decision_scores_, self.threshold, self.contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         self._sorted_train_scores = np.sort(self.decision_scores_)
         return self
+
+    def _build(self, params: dict[str, Any]) -> Any:
+        """The plugin's detector, built from validated parameters; its library's complaint typed."""
+        factory = self._factory()
+        try:
+            return factory(**params)
+        except LIBRARY_USER_ERRORS as exc:
+            self._raise_typed(exc, params, None)
+
+    def _raise_typed(self, exc: Exception, params: Iterable[str], n_rows: int | None) -> NoReturn:
+        """Raise the typed adcore error for what the library raised, or ``exc`` itself, unchanged.
+
+        Called from an ``except`` block: ``exc`` keeps its traceback, and becomes the typed
+        error's ``__cause__``.
+        """
+        names = set(params) | set(self.get_params())
+        with contextlib.suppress(Exception):  # a factory whose model cannot be built: the names we have
+            names |= set(self.params_model().model_fields)  # type: ignore[attr-defined]
+        error = library_error(exc, self.algorithm_name, names, n_rows=n_rows)
+        if error is None:
+            raise exc
+        raise error from exc
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "estimator_"):
@@ -208,26 +333,72 @@ class Detector:
         return out
 
     def _check_input(self, X: Any) -> np.ndarray:
+        """``X`` as a matrix, checked against what fit saw: the names, then the feature count.
+
+        Names first, as scikit-learn does: a frame with a column missing is told which one.
+        """
         self._check_fitted()
-        matrix, names = as_matrix(X)
+        self._check_feature_names(feature_names(X))  # before the values, as the names say more
+        matrix, _ = as_matrix(X)
         if matrix.shape[1] != self.n_features_in_:
             raise SchemaMismatchError(
-                f"X has {matrix.shape[1]} features, but the detector was fitted with {self.n_features_in_}"
-            )
-        fitted_names = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted_names is not None and list(names) != list(fitted_names):
-            diff = [f"{a!r}!={b!r}" for a, b in zip(names, fitted_names, strict=False) if a != b]
-            raise SchemaMismatchError(
-                f"feature names differ from those seen in fit ({', '.join(diff[:3])}); "
-                "pass the same columns in the same order"
+                f"X has {matrix.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input ({self.algorithm_name} was fitted on "
+                f"{self.n_features_in_})."
             )
         return matrix
+
+    def _check_feature_names(self, names: list[str] | None) -> None:
+        """scikit-learn's rule and wording (``sklearn.utils.validation._check_feature_names``).
+
+        Names that differ from fit's are refused: the first line says which, the lines after it
+        are scikit-learn's own message. Names on one side only are warned about, as scikit-learn does.
+        """
+        fitted = getattr(self, "feature_names_in_", None)
+        cls = type(self).__name__
+        if fitted is None or names is None:
+            if names is not None:
+                warnings.warn(
+                    f"X has feature names, but {cls} was fitted without feature names", stacklevel=4
+                )
+            elif fitted is not None:
+                warnings.warn(
+                    f"X does not have valid feature names, but {cls} was fitted with feature names",
+                    stacklevel=4,
+                )
+            return
+        fitted = list(fitted)
+        if names == fitted:
+            return
+        unexpected = sorted(set(names) - set(fitted))
+        missing = sorted(set(fitted) - set(names))
+        summary = [f"unseen at fit: {_shown(unexpected)}"] if unexpected else []
+        summary += [f"missing: {_shown(missing)}"] if missing else []
+        detail = "".join(
+            f"{title}:\n{_listed(found)}"
+            for title, found in (
+                ("Feature names unseen at fit time", unexpected),
+                ("Feature names seen at fit time, yet now missing", missing),
+            )
+            if found
+        )
+        if not detail:
+            summary = ["same names in another order"]
+            detail = "Feature names must be in the same order as they were in fit.\n"
+        raise SchemaMismatchError(
+            f"X's columns differ from those {self.algorithm_name} was fitted on ({'; '.join(summary)}). "
+            f"The feature names should match those that were passed during fit.\n{detail}"
+        )
 
     # -------------------------------------------------------------- scoring
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores of ``X``, shape (n_samples,); higher means more anomalous."""
         matrix = self._check_input(X)
-        return self._check_scores(self.estimator_.decision_function(matrix), matrix.shape[0])
+        try:
+            scores = self.estimator_.decision_function(matrix)
+        except LIBRARY_USER_ERRORS as exc:
+            self._raise_typed(exc, (), matrix.shape[0])
+        return self._check_scores(scores, matrix.shape[0])
 
     score_samples = decision_function
 
@@ -268,6 +439,18 @@ class Detector:
         return confidence_from_scores(scores, self._sorted_train_scores, self.threshold_)
 
 
+def _shown(names: list[str], limit: int = 5) -> str:
+    """Names for a one-line message: the first few, quoted."""
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(repr(n) for n in names[:limit]) + more
+
+
+def _listed(names: list[str], limit: int = 5) -> str:
+    """Names as scikit-learn lists them: one ``- name`` line each, at most five, then ``- ...``."""
+    lines = [f"- {n}\n" for n in names[:limit]]
+    return "".join(lines) + ("- ...\n" if len(names) > limit else "")
+
+
 def confidence_from_scores(scores: np.ndarray, sorted_train: np.ndarray, threshold: float) -> np.ndarray:
     """Rank-based confidence used by :meth:`Detector.predict_confidence`."""
     n = sorted_train.shape[0]
@@ -293,11 +476,6 @@ def create_detector(algorithm: str | Callable[..., Any], /, **params: Any) -> De
     """
     from adcore.services.spec import build_detector
 
-    if "algorithm" in params:
-        raise ParameterError(
-            "'algorithm' names the detector and cannot be passed as one of its parameters "
-            "(the library's default for it applies)"
-        )
     return build_detector(algorithm, params)
 
 

@@ -4,15 +4,31 @@ Every error a user can cause (bad input, a wrong parameter, an unknown algorithm
 tampered model) is one of these. The CLI turns them into exit code 2 with a one-line
 message, the server into a 4xx JSON body, each in exactly one place; anything else
 is a bug and surfaces as exit code 1 / HTTP 500.
+
+They follow scikit-learn's conventions, so code written against scikit-learn catches them:
+data and parameter errors are ``ValueError``s, and ``TypeError``s too where Python would
+raise one (:class:`ParameterTypeError`, :class:`DataTypeError`); :class:`NotFittedError` is
+scikit-learn's own ``NotFittedError`` subclass whenever scikit-learn is loaded.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import sys
+from typing import Any
+
 
 class AdcoreError(Exception):
-    """Base class for errors the user can fix; the message says how."""
+    """Base class for errors the user can fix; the message says how.
+
+    ``algorithm`` and ``parameter`` name the detector (``pyod:iforest``) and its parameter
+    when the error concerns one and they are known (the server can report them as fields).
+    """
 
     http_status: int = 400
+    algorithm: str | None = None
+    parameter: str | None = None
 
 
 class DataError(AdcoreError, ValueError):
@@ -61,12 +77,44 @@ class ParameterError(AdcoreError, ValueError):
     """A detector parameter with a wrong name, type or value."""
 
 
+class ParameterTypeError(ParameterError, TypeError):
+    """A parameter the detector's library refused with a ``TypeError`` (a wrong type).
+
+    Still a :class:`ParameterError` (and so a ``ValueError``, as scikit-learn's own
+    ``InvalidParameterError`` is both): ``except ValueError`` and ``except TypeError`` catch it.
+    """
+
+
 class MissingDependencyError(AdcoreError, ImportError):
     """A detector needs a package that is not installed; the message names it."""
 
 
-class NotFittedError(AdcoreError, ValueError):
-    """A detector or model used before `fit`."""
+class DataTypeError(DataError, TypeError):
+    """Input of a type that cannot be used at all (sparse matrices, objects that are not numbers).
+
+    A ``TypeError`` where Python and scikit-learn raise one, and a :class:`DataError` (a
+    ``ValueError``) for everything that catches adcore's data errors.
+    """
+
+
+class _NotFittedBase(ValueError, AttributeError):
+    """Stands in for scikit-learn's ``NotFittedError`` (same bases) until scikit-learn is loaded."""
+
+
+class NotFittedError(AdcoreError, _NotFittedBase):
+    """A detector or model used before `fit`.
+
+    A ``ValueError`` and an ``AttributeError``, as scikit-learn defines its own; and a subclass
+    of scikit-learn's ``sklearn.exceptions.NotFittedError`` as soon as scikit-learn is loaded,
+    so ``except sklearn.exceptions.NotFittedError`` and scikit-learn's estimator checks catch it.
+    Importing this module never imports scikit-learn (a second of start-up): the class is
+    defined on a stand-in base with the same bases as scikit-learn's, and takes scikit-learn's
+    class as its base (``__bases__`` assignment; the layouts are the same) either now, when
+    scikit-learn is already loaded, or the moment ``sklearn.exceptions`` finishes loading
+    (:class:`_AdoptSklearnNotFitted`). Anything that can test against scikit-learn's class has
+    loaded it first, so every such test sees the subclass; identity never changes, so
+    ``from adcore.errors import NotFittedError`` at the top of a module stays cheap and correct.
+    """
 
 
 class PluginError(AdcoreError):
@@ -94,3 +142,67 @@ class SchemaMismatchError(DataError):
 
 class StoreError(AdcoreError):
     """A model store URL or backend that cannot be used."""
+
+
+_SKLEARN_EXCEPTIONS = "sklearn.exceptions"
+
+
+def _adopt_sklearn_not_fitted() -> bool:
+    """Make :class:`NotFittedError` subclass scikit-learn's, if that is loaded; True when it does."""
+    module = sys.modules.get(_SKLEARN_EXCEPTIONS)
+    theirs = getattr(module, "NotFittedError", None)
+    if theirs is None:
+        return False
+    if not issubclass(NotFittedError, theirs):
+        NotFittedError.__bases__ = (AdcoreError, theirs)
+    return True
+
+
+class _AfterExec:
+    """Wraps a module's loader: runs it, then adopts scikit-learn's NotFittedError as a base.
+
+    The module gets its own loader back once it has run (``__loader__``, ``__spec__.loader``),
+    so nothing afterwards can tell it was imported through this wrapper.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        try:
+            self._loader.exec_module(module)
+        finally:
+            module.__loader__ = self._loader
+            if getattr(module, "__spec__", None) is not None:
+                module.__spec__.loader = self._loader
+        _adopt_sklearn_not_fitted()
+
+
+class _AdoptSklearnNotFitted(importlib.abc.MetaPathFinder):
+    """Watches for ``sklearn.exceptions`` being imported (one string comparison per import).
+
+    It finds the module as the standard path finder would and wraps the loader; where that
+    finder cannot find it (an unusual install), it steps aside and the import goes on as usual.
+    It removes itself once scikit-learn's exceptions are loaded.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != _SKLEARN_EXCEPTIONS:
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _AfterExec(spec.loader)
+        return spec
+
+
+if not _adopt_sklearn_not_fitted():
+    sys.meta_path.insert(0, _AdoptSklearnNotFitted())

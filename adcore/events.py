@@ -1,10 +1,13 @@
-"""Events: what a stream run tells the outside world, and the bus that delivers them.
+"""Events: what a stream run or the server tells the outside world, and the bus that delivers them.
 
-Four event types, each a small frozen dataclass whose ``to_dict()`` is plain JSON:
-``detection.completed`` (one per micro-batch), ``anomaly.detected`` (one per anomalous
-record), ``drift.detected`` and ``model.retrained``. Every event has ``id`` (a UUID4),
-``type``, ``timestamp`` (UTC ISO-8601 with ``Z``) and ``stream`` (the id of the run that
-emitted it, so events from several runs in one sink can be told apart).
+Six event types, each a small frozen dataclass whose ``to_dict()`` is plain JSON:
+``detection.completed`` (one per micro-batch, or per scoring request), ``anomaly.detected``
+(one per anomalous record), ``drift.detected``, ``model.retrained`` (a stream's fit),
+``model.refit_failed`` (a stream's fit that failed, the previous model kept) and
+``model.saved`` (a model version written to the store by a stream, ``adcore fit`` or
+``POST /v1/models``). Every event has ``id`` (a UUID4), ``type``, ``timestamp`` (UTC
+ISO-8601 with ``Z``) and ``stream`` (the id of the run that emitted it, so events from
+several runs in one sink can be told apart; ``serve:...`` for the server's).
 
 The :class:`EventBus` publishes each event through the three places a deployment may
 listen: monitors (``register_monitors``: ``record(event)``), sinks of the messaging port
@@ -12,7 +15,7 @@ listen: monitors (``register_monitors``: ``record(event)``), sinks of the messag
 ``callback(event)``, optionally for some types only). A monitor or subscriber that raises is
 reported once and keeps receiving events: a broken plugin must not stop scoring. A sink
 error is not caught: the user asked for that sink, and losing events silently is worse.
-Nobody listening costs nothing: the service asks :meth:`EventBus.wants` before building
+Nobody listening costs nothing: publishers ask :meth:`EventBus.wants` before building
 events (there can be one per anomaly).
 """
 
@@ -61,6 +64,8 @@ class DetectionCompleted(Event):
 
     Offsets count valid records from 0 in output order (line ``offset + 1`` of the output);
     ``first_offset``/``last_offset`` are ``None`` for a batch of malformed lines only.
+    ``rejected`` counts records the detector refused to score (sent to the dead letters,
+    like malformed lines, and not in the output).
     """
 
     type: ClassVar[str] = "detection.completed"
@@ -74,6 +79,7 @@ class DetectionCompleted(Event):
     model: str | None
     threshold: float | None
     duration_ms: float
+    rejected: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +127,8 @@ class ModelRetrained(Event):
     ``reason`` is ``initial`` (end of warm-up), ``periodic`` (``--retrain every:N``) or
     ``drift``. ``model`` labels the new model (``name@version`` when saved with
     ``--save-retrained``, ``base@version+rK`` for the K-th unsaved refit of a registry
-    model, else ``None``); ``saved`` says whether it was written to the model store.
+    model, else ``None``); ``saved`` says whether it was written to the model store;
+    ``seed`` is the detector's seed (``--seed`` repeats the fit).
     """
 
     type: ClassVar[str] = "model.retrained"
@@ -135,10 +142,72 @@ class ModelRetrained(Event):
     previous_model: str | None
     saved: bool
     fit_ms: float
+    seed: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefitFailed(Event):
+    """A stream's fit failed with a typed error (:mod:`adcore.errors`); scoring went on.
+
+    ``reason`` is as for ``model.retrained``; ``model`` is the model still scoring (its
+    label, ``None`` for an unlabelled one). ``error`` is the one-line message,
+    ``error_type`` its class (``DataError``, ``ParameterError``, ``StoreError``...) and
+    ``parameter`` the detector parameter it names, when known. A first fit (``initial``)
+    that fails has no model to fall back on: it ends the stream instead of publishing this.
+    """
+
+    type: ClassVar[str] = "model.refit_failed"
+    reason: str
+    offset: int
+    n_samples: int
+    algorithm: str
+    model: str | None
+    error: str
+    error_type: str
+    parameter: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSaved(Event):
+    """A model version was written to the model store.
+
+    Published by ``adcore stream --save-retrained`` (after its ``model.retrained``),
+    ``adcore fit`` and ``POST /v1/models``. ``model`` is ``name@version``; ``seed`` is the
+    seed the fit used (``--seed`` repeats it).
+    """
+
+    type: ClassVar[str] = "model.saved"
+    model: str
+    name: str
+    version: int
+    algorithm: str
+    threshold: float | None
+    seed: int | None
+    n_samples: int
+    n_features: int
+    sha256: str = ""
+
+    @classmethod
+    def from_record(cls, record: Any, *, stream: str | None = None) -> ModelSaved:
+        """The event for a :class:`adcore.registry.ModelRecord` just saved."""
+        threshold = jsonio.finite_or_none(record.threshold) if record.threshold is not None else None
+        return cls(
+            stream=stream,
+            model=record.ref,
+            name=record.name,
+            version=int(record.version),
+            algorithm=record.algorithm,
+            threshold=threshold,
+            seed=record.seed,
+            n_samples=int(record.n_samples),
+            n_features=int(record.n_features),
+            sha256=record.sha256,
+        )
 
 
 EVENT_CLASSES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (DetectionCompleted, AnomalyDetected, DriftDetected, ModelRetrained)
+    cls.type: cls
+    for cls in (DetectionCompleted, AnomalyDetected, DriftDetected, ModelRetrained, RefitFailed, ModelSaved)
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_CLASSES)
 
@@ -245,11 +314,16 @@ class EventBus:
                 self._guarded(f"monitor {type(monitor).__name__}", "flush", monitor.flush)
 
     def close(self) -> None:
+        """Close every sink, then every monitor."""
         for sink in self.sinks:
             sink.close()
         for monitor in self.monitors:
-            if callable(getattr(monitor, "close", None)):
-                self._guarded(f"monitor {type(monitor).__name__}", "close", monitor.close)
+            self.close_monitor(monitor)
+
+    def close_monitor(self, monitor: Any) -> None:
+        """Close one monitor, if it can be closed (a failure is reported, never raised)."""
+        if callable(getattr(monitor, "close", None)):
+            self._guarded(f"monitor {type(monitor).__name__}", "close", monitor.close)
 
 
 # ------------------------------------------------------------------ loading from plugins
@@ -266,20 +340,38 @@ def load_subscribers(
 ) -> list[Subscription]:
     """Every callback registered through ``register_event_subscribers``.
 
-    A subscriber whose callback cannot be imported or whose ``types`` are unknown is
-    reported through ``on_error`` and left out, like any broken plugin.
+    A registration the host refused (an unknown event type, a misspelled keyword), a hook
+    that raised, or a callback that cannot be imported is reported through ``on_error`` and
+    left out, like any broken plugin: the stream runs without it.
     """
     from adcore.plugins import get_host
 
     host = host or get_host()
     out: list[Subscription] = []
+    for plugin, error in host.registration_errors("subscriber"):
+        if on_error is not None:
+            on_error(f"plugin {plugin}: {error}")
     for qualified, reg in sorted(host.registry("subscriber").items()):
         try:
             callback = reg.load()
-            types = check_event_types(reg.metadata.get("types"), who=f"subscriber {qualified}")
         except Exception as exc:
             if on_error is not None:
                 on_error(f"subscriber {qualified} left out: {exc}")
             continue
-        out.append(Subscription(qualified, callback, types))
+        out.append(Subscription(qualified, callback, frozenset(reg.metadata.get("types") or ()) or None))
     return out
+
+
+def publish_to_subscribers(
+    events: Iterable[Event], *, host: Any = None, on_error: Callable[[str], None] | None = None
+) -> None:
+    """Deliver ``events`` to the ``register_event_subscribers`` subscribers, once.
+
+    For one-shot commands (``adcore fit`` publishes ``model.saved``): a bus with the plugins'
+    subscribers only, built, used and dropped. A subscriber that fails is reported through
+    ``on_error``; it never fails the command.
+    """
+    bus = EventBus(subscribers=load_subscribers(host=host, on_error=on_error), on_error=on_error)
+    for event in events:
+        bus.publish(event)
+    bus.flush()

@@ -218,21 +218,17 @@ def normalise_url(url: str) -> str:
 
 
 def _registration(url: str, kind: str, host: Any = None) -> Any:
+    """The transport registered for ``url``'s scheme, if it can serve as a ``kind`` (source/sink).
+
+    The plugin host resolves the scheme (installed schemes, "did you mean", which
+    distribution provides it); only the source/sink check is the messaging port's own.
+    """
     from adcore.plugins import get_host
 
     host = host or get_host()
-    scheme = url_scheme(url)
-    registry = host.registry("messaging")
-    matches = [r for r in registry.values() if r.name == scheme or r.qualified_name == scheme]
-    if not matches:
-        known = sorted({r.name for r in registry.values()})
-        raise ParameterError(
-            f"no messaging plugin serves {scheme}:// ({url}); installed schemes: {', '.join(known)}"
-        )
-    reg = sorted(matches, key=lambda r: (r.plugin != "core", r.plugin))[0]
-    kinds = str(reg.metadata.get("kind", "source+sink")).split("+")
-    if kind not in kinds:
-        raise ParameterError(f"{scheme}:// ({reg.qualified_name}) cannot be used as a {kind}")
+    reg = host.resolve_scheme("messaging", url, scheme=url_scheme(url))
+    if kind not in str(reg.metadata.get("kind") or "source+sink").split("+"):
+        raise ParameterError(f"{reg.name}:// ({reg.qualified_name}) cannot be used as a {kind}")
     return reg
 
 

@@ -1,4 +1,4 @@
-"""The plugin host: entry points, per-plugin registries, broken-plugin reports, name resolution.
+"""The plugin host: the one place that loads plugins, calls their hooks and resolves names.
 
 Plugins are found through the ``adcore`` entry-point group and registered with pluggy;
 the core's own features are an ordinary plugin named ``core``, registered the same way
@@ -8,13 +8,19 @@ is guarded per plugin: a broken plugin is reported by ``adcore plugins`` and eve
 else keeps working. ``ADCORE_PLUGINS_STRICT=1`` turns those reports into errors while
 developing a plugin.
 
+Every hook is called through :meth:`PluginHost.call_hook` (one plugin at a time, a failure
+reported against that plugin); every name is resolved by :meth:`PluginHost.resolve` and
+every URL scheme by :meth:`PluginHost.resolve_scheme`, so an unknown name reads the same
+whatever the port: "did you mean", the installed choices, or which distribution to
+``pip install``.
+
 Environment switches (read when the host loads):
 
 - ``ADCORE_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points, only the built-ins.
 - ``ADCORE_PLUGINS=a,b``: load only these entry-point plugins.
 - ``ADCORE_DISABLE_PLUGINS=a,b``: skip these entry-point plugins.
 - ``ADCORE_PLUGINS_STRICT=1``: raise ``PluginError`` instead of reporting.
-- ``ADCORE_PREFER=sklearn,pyod``: which plugin wins a bare name provided by several.
+- ``ADCORE_PREFER=sklearn,pyod``: which plugin wins a name (or scheme) provided by several.
 """
 
 from __future__ import annotations
@@ -24,25 +30,44 @@ import importlib
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from adcore import hookspecs
-from adcore.errors import MissingDependencyError, PluginError, UnknownAlgorithmError
+from adcore.errors import (
+    AdcoreError,
+    MissingDependencyError,
+    ParameterError,
+    PluginError,
+    UnknownAlgorithmError,
+)
+from adcore.hookspecs import PORTS, Port
 
 CORE_PLUGIN = "core"
-PORTS = {
-    "register_detectors": "detector",
-    "register_storage": "storage",
-    "register_monitors": "monitor",
-    "register_messaging": "messaging",
-    "register_event_subscribers": "subscriber",
-}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _TRUE = {"1", "true", "yes", "on"}
+_SWITCHES = "ADCORE_PLUGINS, ADCORE_DISABLE_PLUGINS or ADCORE_DISABLE_PLUGIN_AUTOLOAD"
+
+#: What the plugin distributions in this repository register: distribution -> (entry-point
+#: name, {port kind: names}). Only read to answer an unknown name with the distribution to
+#: install; tests/test_plugin_providers.py fails when it differs from what they really register.
+KNOWN_PROVIDERS: dict[str, tuple[str, dict[str, str]]] = {
+    "adcore-kafka": ("kafka", {"messaging": "kafka"}),
+    "adcore-pyod": (
+        "pyod",
+        {
+            "detector": "abod ae1svm alad anogan auto-encoder cblof cd cof copod deep-svdd dif ecod "
+            "feature-bagging gmm hbos hdbscan iforest inne kde knn kpca lmdd loci loda lof lunar mcd "
+            "mo-gaal ocsvm pca qmcd rgraph rod sampling so-gaal so-gaal-new sod sos suod vae"
+        },
+    ),
+    "adcore-sklearn": ("sklearn", {"detector": "elliptic iforest lof ocsvm sgd-ocsvm"}),
+    "adcore-torch": ("torch", {"detector": "autoencoder deepsvdd seq-autoencoder vae"}),
+}
 
 
 def _env_flag(name: str) -> bool:
@@ -77,7 +102,11 @@ def _importable(requirement: str) -> bool:
 
 
 def resolve_reference(reference: str) -> Any:
-    """Import ``"package.module:attr"`` (the lazy form of a factory)."""
+    """Import ``"package.module:attr"``: the lazy form of a factory, as plugins register them.
+
+    Public (``adcore.resolve_reference``) so that a plugin which builds a class only known
+    by reference (adcore-pyod's fit-time adapters) imports it the way the host does.
+    """
     module_name, _, attr = reference.partition(":")
     module = importlib.import_module(module_name)
     obj: Any = module
@@ -86,6 +115,157 @@ def resolve_reference(reference: str) -> Any:
     return obj
 
 
+def url_scheme(url: str) -> str:
+    """``postgresql://...`` -> ``postgresql``; anything without ``scheme://`` is a ``file`` path."""
+    match = _SCHEME_RE.match(url)
+    return match.group(1).lower() if match else "file"
+
+
+def _redact(url: str) -> str:
+    """The URL without a password, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _did_you_mean(name: str, candidates: Iterable[str], n: int = 1) -> list[str]:
+    return difflib.get_close_matches(name, sorted(set(candidates)), n=n, cutoff=0.6)
+
+
+# ------------------------------------------------------------- registration keywords
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    """A name or several: ``"torch"`` and ``("torch",)`` both mean one package."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        names = tuple(value)
+        if all(isinstance(n, str) for n in names):
+            return names
+    raise ValueError(f"{key} must be a string or a list of strings, got {value!r}")
+
+
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{key} must be a dict with string keys, got {value!r}")
+    return dict(value)
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be True or False, got {value!r}")
+    return value
+
+
+def _endpoint_kind(key: str, value: Any) -> str:
+    parts = _text(key, value).split("+")
+    if not parts or not set(parts) <= {"source", "sink"}:
+        raise ValueError(f"{key} must be 'source', 'sink' or 'source+sink', got {value!r}")
+    return "+".join(sorted(set(parts), reverse=True))  # "source+sink" whichever order was given
+
+
+def _event_types(key: str, value: Any) -> tuple[str, ...]:
+    from adcore.events import check_event_types
+
+    try:
+        return tuple(sorted(check_event_types(value, who=key) or ()))
+    except AdcoreError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _unchecked(key: str, value: Any) -> Any:
+    """``params`` is checked where it is read (building its model imports pydantic)."""
+    return value
+
+
+#: How each declared keyword's value is checked (and normalised) when it is registered.
+#: tests/test_hookspecs.py fails when a keyword declared in hookspecs.PORTS has no entry.
+KEYWORD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "summary": _text,
+    "needs": _names,
+    "install": _text,
+    "extra": _mapping,
+    "params": _unchecked,
+    "tags": _names,
+    "heavy_modules": _names,
+    "xfail_checks": _mapping,
+    "slow": _flag,
+    "test_params": _mapping,
+    "kind": _endpoint_kind,
+    "types": _event_types,
+}
+
+
+def check_keywords(port: Port, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata with every value checked, or ``ValueError`` naming the first bad keyword.
+
+    An undeclared keyword is refused with the close match, so a typo (``xfail_check=``)
+    cannot be silently ignored; a plugin's own metadata goes in ``extra={...}``.
+    """
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key not in port.keywords:
+            close = _did_you_mean(key, port.keywords)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"accepted: {', '.join(sorted(port.keywords))}; keep your own metadata in extra={{...}}"
+            )
+            raise ValueError(f"unknown keyword {key!r} ({hint})")
+        out[key] = None if value is None else KEYWORD_CHECKS[key](key, value)
+    return out
+
+
+# ----------------------------------------------------------------------- providers
+def _normalise_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def known_providers(kind: str, name: str) -> list[str]:
+    """The distributions of this repository that register ``name`` (bare or qualified) in ``kind``."""
+    plugin, _, bare = name.rpartition(":")
+    found = []
+    for dist, (entry_point, registers) in KNOWN_PROVIDERS.items():
+        if plugin and plugin != entry_point:
+            continue
+        if bare in registers.get(kind, "").split():
+            found.append(dist)
+    return found
+
+
+def provider_hint(
+    providers: list[str],
+    installed: Collection[str] = (),
+    loaded: Collection[str] = (),
+    broken: Collection[str] = (),
+) -> str:
+    """``": it is provided by adcore-pyod (pip install adcore-pyod) or ..."``; "" when none.
+
+    ``installed``, ``loaded`` and ``broken`` are distribution names: installing again does
+    not help a distribution that is installed but was switched off, failed to load, or is
+    an older version without the name.
+    """
+    if not providers:
+        return ""
+    phrases = []
+    for dist in providers:
+        if dist in broken:
+            phrases.append(f"{dist} (installed, but it failed to load: see 'adcore plugins')")
+        elif dist in loaded:
+            phrases.append(f"{dist} (installed, but this version lacks it: pip install -U {dist})")
+        elif dist in installed:
+            phrases.append(f"{dist} (installed, not loaded)")
+        else:
+            phrases.append(f"{dist} (pip install {dist})")
+    switched_off = [d for d in providers if d in installed and d not in loaded and d not in broken]
+    why = f"; {_SWITCHES} switched {'it' if len(switched_off) == 1 else 'them'} off" if switched_off else ""
+    return ": it is provided by " + " or ".join(phrases) + why
+
+
+# --------------------------------------------------------------------- registrations
 @dataclass
 class Registration:
     """One thing a plugin registered: a detector, store backend, monitor or stream endpoint."""
@@ -112,6 +292,10 @@ class Registration:
         """The declared ``needs`` that cannot be imported here (found without importing them)."""
         return [n for n in self.needs if not _importable(n)]
 
+    def _install_hint(self) -> str:
+        install = self.metadata.get("install")
+        return f" (or: pip install '{install}')" if install else ""
+
     def load(self) -> Callable[..., Any]:
         """The factory, importing it now if it was registered lazily.
 
@@ -124,7 +308,7 @@ class Registration:
         if missing:
             raise MissingDependencyError(
                 f"{self.qualified_name} needs {', '.join(missing)}, not installed: "
-                f"pip install {' '.join(missing)}"
+                f"pip install {' '.join(missing)}{self._install_hint()}"
             )
         if not isinstance(self.factory, str):
             return self.factory
@@ -135,7 +319,7 @@ class Registration:
             needs = [n for n in self.needs if n.split("[")[0].replace("-", "_") == missing] or [missing]
             raise MissingDependencyError(
                 f"{self.qualified_name} needs the package {needs[0]!r}, which is not installed: "
-                f"pip install {needs[0]}"
+                f"pip install {needs[0]}{self._install_hint()}"
             ) from exc
 
 
@@ -150,10 +334,18 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     distribution: str | None = None
+    #: port kind -> the names this plugin registered there (filled by ``PluginHost.plugins``)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    #: what could not be checked, and why (not errors: the plugin may well be fine)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def counts(self) -> dict[str, int]:
+        """port kind -> how many registrations, for the ports this plugin registered in."""
+        return {kind: len(names) for kind, names in self.registered.items() if names}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,8 +355,11 @@ class PluginInfo:
             "distribution": self.distribution,
             "builtin": self.builtin,
             "hooks": list(self.hooks),
+            "registers": self.counts(),
+            "registrations": {kind: list(names) for kind, names in self.registered.items() if names},
             "ok": self.ok,
             "errors": list(self.errors),
+            "notes": list(self.notes),
         }
 
 
@@ -195,6 +390,8 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
         self._registries: dict[str, dict[str, Registration]] = {}
+        self._hook_errors: dict[str, list[tuple[str, str]]] = {}
+        self._called: set[str] = set()
         self._loaded = False
         self._lock = threading.RLock()
 
@@ -285,13 +482,13 @@ class PluginHost:
             if self.pm.parse_hookimpl_opts(plugin, attr) is None:
                 continue
             if attr not in known:
-                close = difflib.get_close_matches(attr, known, n=1)
+                close = _did_you_mean(attr, known)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 return f"unknown hook {attr!r}{hint}; known hooks: {', '.join(known)}"
         return None
 
     def _report(self, info: PluginInfo, error: str) -> PluginInfo:
-        """Record ``error`` against ``info`` (or raise it in strict mode).
+        """Record ``error`` against ``info`` once (or raise it in strict mode).
 
         A plugin that never got registered (import failure, name clash) is kept under a
         key of its own, so it can't hide, or be hidden by, a working plugin of that name.
@@ -304,47 +501,109 @@ class PluginHost:
         if clashes or (info.name == CORE_PLUGIN and not info.builtin):
             key = f"{info.name} ({info.module})"
         target = self._infos.setdefault(key, info)
-        target.errors.append(error)
+        if error not in target.errors:  # registries are collected again after add_plugin
+            target.errors.append(error)
         return target
 
-    # ---------------------------------------------------------------- queries
-    def plugins(self) -> list[PluginInfo]:
-        """Every plugin found, the broken ones included; built-ins last."""
-        self.load()
-        self.registry("detector")  # a hook that raises is only known once it has been called
-        return sorted(self._infos.values(), key=lambda i: (i.builtin, i.name))
+    def _report_hook(self, plugin: str, hook_name: str, error: str) -> None:
+        """Record an error that one plugin's hook (or one of its registrations) caused."""
+        self._hook_errors.setdefault(hook_name, []).append((plugin, error))
+        info = self._infos.get(plugin) or PluginInfo(plugin, None, plugin)
+        self._report(info, error)
 
+    # ------------------------------------------------------------ calling hooks
+    def call_hook(
+        self,
+        hook_name: str,
+        arguments: Callable[[str], Mapping[str, Any]],
+        *,
+        then: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ) -> list[str]:
+        """Call ``hook_name`` of each plugin alone; return the plugins whose call succeeded.
+
+        ``arguments(plugin)`` gives that plugin's keyword arguments (a register callback or
+        router of its own); ``then(plugin, arguments)`` runs after its hook returned, inside
+        the same guard (e.g. mounting its router). Whatever either raises is reported against
+        the plugin, which then contributes nothing; only strict mode makes it fatal. This is
+        the one place plugin hooks are called: pluggy's ``hook(...)`` would stop at the first
+        plugin that raises.
+        """
+        self.load()
+        self._called.add(hook_name)
+        self._hook_errors[hook_name] = []
+        succeeded = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin = impl.plugin_name
+            args = arguments(plugin)
+            try:
+                impl.function(*[args[name] for name in impl.argnames])
+                if then is not None:
+                    then(plugin, args)
+            except Exception as exc:
+                if self.strict and isinstance(exc, PluginError):
+                    raise  # a refused registration, already worded
+                self._report_hook(plugin, hook_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            succeeded.append(plugin)
+        return succeeded
+
+    def hook_errors(self, hook_name: str) -> list[tuple[str, str]]:
+        """``(plugin, error)`` for each failure of the last call of ``hook_name``, refusals included."""
+        return list(self._hook_errors.get(hook_name, ()))
+
+    def registration_errors(self, kind: str) -> list[tuple[str, str]]:
+        """``(plugin, error)`` for each hook of port ``kind`` that raised and each registration refused."""
+        self.registry(kind)
+        return self.hook_errors(hookspecs.port(kind).hook)
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add CLI commands; a failing plugin is reported, not fatal."""
+        self.call_hook("register_commands", lambda plugin: {"cli": cli})
+
+    def add_routes(self, make_router: Callable[[], Any], include: Callable[[Any], None]) -> None:
+        """Let plugins add HTTP routes; a failing plugin is reported, not fatal.
+
+        Each plugin fills a router of its own from ``make_router()``, which is handed to
+        ``include`` only when the hook returns: one that raises half-way adds no route.
+        """
+        self.call_hook(
+            "register_routes", lambda plugin: {"app": make_router()}, then=lambda plugin, a: include(a["app"])
+        )
+
+    # ------------------------------------------------------------- registries
     def registry(self, kind: str) -> dict[str, Registration]:
         """All registrations of one port, keyed by qualified name (``plugin:name``)."""
         self.load()
         with self._lock:
             if kind not in self._registries:
-                hook_name = next(h for h, k in PORTS.items() if k == kind)
-                self._registries[kind] = self._collect(hook_name, kind)
+                self._registries[kind] = self._collect(hookspecs.port(kind))
             return self._registries[kind]
 
-    def _collect(self, hook_name: str, kind: str) -> dict[str, Registration]:
+    def _collect(self, port: Port) -> dict[str, Registration]:
         found: dict[str, Registration] = {}
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            plugin_name = impl.plugin_name
-            info = self._infos.get(plugin_name)
-            staged: dict[str, Registration] = {}
-            register = self._stager(plugin_name, kind, staged)
-            try:
-                impl.function(*[{"register": register}[a] for a in impl.argnames])
-            except Exception as exc:
-                message = f"{hook_name} raised {type(exc).__name__}: {exc}"
-                if info is not None and message not in info.errors:
-                    self._report(info, message)
-                continue  # a hook that fails half-way contributes nothing
-            found.update(staged)
+        staged: dict[str, dict[str, Registration]] = {}
+
+        def arguments(plugin: str) -> dict[str, Any]:
+            staged[plugin] = {}
+            return {"register": self._stager(plugin, port, staged[plugin])}
+
+        # a hook that fails half-way contributes nothing: its staged entries are dropped
+        self.call_hook(port.hook, arguments, then=lambda plugin, _: found.update(staged[plugin]))
         return found
 
-    def _stager(self, plugin: str, kind: str, staged: dict[str, Registration]) -> Callable[..., None]:
-        """The ``register`` callback handed to one plugin's hook: validates, then stages."""
+    def _stager(self, plugin: str, port: Port, staged: dict[str, Registration]) -> Callable[..., None]:
+        """The ``register`` callback handed to one plugin's hook: validates, then stages.
+
+        A registration that fails validation is refused alone and reported against the
+        plugin; the plugin's other registrations stand.
+        """
 
         def register(name: Any, factory: Any = None, /, **metadata: Any) -> None:
-            entry = self._validate_entry(plugin, kind, name, factory, metadata, staged)
+            try:
+                entry = self._validate_entry(plugin, port, name, factory, metadata, staged)
+            except ValueError as exc:
+                self._report_hook(plugin, port.hook, f"{port.hook}: {exc}")
+                return
             staged[entry.qualified_name] = entry
 
         return register
@@ -352,12 +611,13 @@ class PluginHost:
     def _validate_entry(
         self,
         plugin: str,
-        kind: str,
+        port: Port,
         name: Any,
         factory: Any,
         metadata: dict[str, Any],
         staged: dict[str, Registration],
     ) -> Registration:
+        kind = port.kind
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ValueError(f"malformed {kind} name {name!r}: use letters, digits, '_', '-', '.'")
         if isinstance(factory, str):
@@ -367,20 +627,77 @@ class PluginHost:
                 )
         elif not callable(factory):
             raise ValueError(f"{kind} {name!r}: factory must be callable or 'module:attr', got {factory!r}")
-        summary = metadata.get("summary", "")
-        if not isinstance(summary, str):
-            raise ValueError(f"{kind} {name!r}: summary must be a string")
-        entry = Registration(kind, plugin, name, factory, dict(metadata))
+        try:
+            checked = check_keywords(port, metadata)
+        except ValueError as exc:
+            raise ValueError(f"{kind} {name!r} refused: {exc}") from None
+        entry = Registration(kind, plugin, name, factory, checked)
         if entry.qualified_name in staged:
             raise ValueError(f"{kind} {name!r} registered twice")
         return entry
 
+    # ---------------------------------------------------------------- queries
+    def info(self, name: str) -> PluginInfo | None:
+        """One plugin's report, without collecting anything (cheap: the detect service uses it)."""
+        self.load()
+        return self._infos.get(name)
+
+    def plugins(self, *, check_hooks: bool = False) -> list[PluginInfo]:
+        """Every plugin found, the broken ones included; built-ins last.
+
+        Every port is collected, since a hook that raises is only known once it has been
+        called. With ``check_hooks`` (``adcore plugins``), ``register_commands`` and
+        ``register_routes`` are also called, on a throwaway app and router, unless this
+        process already called them for real.
+        """
+        self.load()
+        registries = {port.kind: self.registry(port.kind) for port in PORTS}
+        if check_hooks:
+            self._check_commands_and_routes()
+        for key, info in self._infos.items():  # a clashing plugin, kept under "name (module)", has none
+            info.registered = {
+                kind: sorted(r.name for r in registry.values() if r.plugin == key)
+                for kind, registry in registries.items()
+            }
+        return sorted(self._infos.values(), key=lambda i: (i.builtin, i.name))
+
+    def _implementers(self, hook_name: str) -> list[str]:
+        return [impl.plugin_name for impl in getattr(self.pm.hook, hook_name).get_hookimpls()]
+
+    def _check_commands_and_routes(self) -> None:
+        """Call the hooks outside the ports on stand-ins, so a broken one shows in ``adcore plugins``.
+
+        Only when some plugin implements them, so listing stays cheap; routes only when
+        FastAPI is installed (importing it otherwise would fail for the wrong reason).
+        """
+        if "register_commands" not in self._called and self._implementers("register_commands"):
+            import typer
+
+            self.call_hook("register_commands", lambda plugin: {"cli": typer.Typer()})
+        routes = self._implementers("register_routes")
+        if "register_routes" in self._called or not routes:
+            return
+        if _importable("fastapi"):
+            from fastapi import APIRouter
+
+            self.call_hook("register_routes", lambda plugin: {"app": APIRouter()})
+            return
+        note = "register_routes not checked: FastAPI is not installed (pip install 'adcore[server]')"
+        for plugin in routes:
+            info = self._infos.get(plugin)
+            if info is not None and note not in info.notes:
+                info.notes.append(note)
+
     # ------------------------------------------------------- name resolution
-    def plugin_order(self) -> list[str]:
+    def plugin_order(self, kind: str = "detector") -> list[str]:
         """Which plugin wins a bare name: core, then ADCORE_PREFER, then alphabetical."""
-        names = sorted({r.plugin for r in self.registry("detector").values()})
+        names = sorted({r.plugin for r in self.registry(kind).values()})
         head = [CORE_PLUGIN] + [p for p in self.prefer if p != CORE_PLUGIN]
         return [p for p in head if p in names] + [p for p in names if p not in head]
+
+    def _preferred(self, kind: str, matches: list[Registration]) -> Registration:
+        order = {p: i for i, p in enumerate(self.plugin_order(kind))}
+        return min(matches, key=lambda r: order[r.plugin])
 
     def bare_name_owners(self) -> dict[str, str]:
         """Map each bare detector name to the qualified name it resolves to."""
@@ -391,58 +708,65 @@ class PluginHost:
         return owners
 
     def resolve(self, kind: str, name: str) -> Registration:
-        """Find a registration by ``plugin:name`` or by bare ``name``."""
+        """Find a registration by ``plugin:name`` or by bare ``name`` (``UnknownAlgorithmError`` if none)."""
         registry = self.registry(kind)
         if name in registry:
             return registry[name]
         if ":" not in name:
-            if kind == "detector":
-                owner = self.bare_name_owners().get(name)
-                if owner:
-                    return registry[owner]
-            else:
-                matches = [r for r in registry.values() if r.name == name]
-                if matches:
-                    return sorted(matches, key=lambda r: (r.plugin != CORE_PLUGIN, r.plugin))[0]
-        candidates = sorted(set(registry) | {r.name for r in registry.values()})
-        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-        label = "algorithm" if kind == "detector" else kind
-        hint = (
-            f"; did you mean {', '.join(close)}?"
-            if close
-            else "; run 'adcore algos' to list them"
-            if kind == "detector"
-            else ""
+            matches = [r for r in registry.values() if r.name == name]
+            if matches:
+                return self._preferred(kind, matches)
+        port = hookspecs.port(kind)
+        # suggest in the form typed: "hbso" -> hbos, "core:hbso" -> core:hbos
+        candidates = set(registry) if ":" in name else {r.name for r in registry.values()}
+        raise UnknownAlgorithmError(
+            self._unknown(port, name, f"unknown {port.label} {name!r}", candidates, n_close=3)
         )
-        raise UnknownAlgorithmError(f"unknown {label} {name!r}{hint}")
 
-    def add_commands(self, cli: Any) -> None:
-        """Let plugins add CLI commands; a failing plugin is reported, not fatal."""
-        self.load()
-        for impl in self.pm.hook.register_commands.get_hookimpls():
-            try:
-                impl.function(*[{"cli": cli}[a] for a in impl.argnames])
-            except Exception as exc:
-                info = self._infos.get(impl.plugin_name)
-                if info is not None:
-                    self._report(info, f"register_commands raised {type(exc).__name__}: {exc}")
+    def resolve_scheme(
+        self, kind: str, url: str, *, scheme: str | None = None, error: type[AdcoreError] = ParameterError
+    ) -> Registration:
+        """The registration of port ``kind`` serving ``url``'s scheme (``file`` for a plain path).
 
-    def add_routes(self, make_router: Callable[[], Any], include: Callable[[Any], None]) -> None:
-        """Let plugins add HTTP routes; a failing plugin is reported, not fatal.
-
-        Each plugin fills a router of its own from ``make_router()``, which is handed to
-        ``include`` only when the hook returns: one that raises half-way adds no route.
+        ``scheme`` overrides the parsing (messaging reads ``-`` as ``stdio``). Several plugins
+        serving one scheme resolve like a bare detector name: core, ADCORE_PREFER, alphabetical.
+        An unknown scheme raises ``error`` with the installed schemes, a close match, or the
+        distribution that provides it.
         """
-        self.load()
-        for impl in self.pm.hook.register_routes.get_hookimpls():
-            router = make_router()
-            try:
-                impl.function(*[{"app": router}[a] for a in impl.argnames])
-                include(router)
-            except Exception as exc:
-                info = self._infos.get(impl.plugin_name)
-                if info is not None:
-                    self._report(info, f"register_routes raised {type(exc).__name__}: {exc}")
+        scheme = (scheme or url_scheme(url)).lower()
+        registry = self.registry(kind)
+        matches = [r for r in registry.values() if r.name == scheme]
+        if matches:
+            return self._preferred(kind, matches)
+        port = hookspecs.port(kind)
+        what = f"no {port.label} for {scheme!r} URLs ({_redact(url)})"
+        raise error(self._unknown(port, scheme, what, {r.name for r in registry.values()}))
+
+    def _unknown(self, port: Port, name: str, what: str, candidates: set[str], n_close: int = 1) -> str:
+        """One line: what was not found, then the distribution that provides it or the close
+        matches, then what is installed (or, for detectors, where to see it)."""
+        hint = provider_hint(known_providers(port.kind, name), *self._provider_states())
+        if not hint:
+            close = _did_you_mean(name, candidates, n=n_close)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+        if port.kind == "detector":
+            return f"{what}{hint}" if hint else f"{what}; run 'adcore algos' to list them"
+        installed = ", ".join(sorted({c.rpartition(":")[2] for c in candidates})) or "none"
+        return f"{what}{hint}; installed {'schemes' if port.schemes else port.label + 's'}: {installed}"
+
+    def _provider_states(self) -> tuple[set[str], set[str], set[str]]:
+        """(installed, loaded, broken) plugin distributions; installed is read from entry points."""
+        from importlib.metadata import entry_points
+
+        installed = set()
+        for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            if dist is not None:
+                installed.add(_normalise_dist(dist.metadata["Name"]))
+        infos = [i for i in self._infos.values() if i.distribution]
+        loaded = {_normalise_dist(str(i.distribution)) for i in infos if not i.errors}
+        broken = {_normalise_dist(str(i.distribution)) for i in infos if i.errors}
+        return installed, loaded, broken
 
 
 _host: PluginHost | None = None

@@ -24,7 +24,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from adcore.errors import (
     IntegrityError,
-    MissingDependencyError,
     ModelNotFoundError,
     ParameterError,
     StoreError,
@@ -171,26 +170,16 @@ def url_scheme(url: str) -> str:
 
 
 def open_store(url: str | None = None) -> ModelStore:
-    """Open the model store at ``url`` with the backend registered for its scheme."""
-    from adcore.plugins import CORE_PLUGIN, get_host
+    """Open the model store at ``url`` with the backend registered for its scheme.
+
+    The plugin host resolves the scheme, so an unknown one lists the installed schemes
+    (or names the distribution providing it), and a missing driver says what to install.
+    """
+    from adcore.plugins import get_host
 
     resolved = store_url(url)
-    scheme = url_scheme(resolved)
-    backends = [r for r in get_host().registry("storage").values() if r.name == scheme]
-    if not backends:
-        known = sorted({r.name for r in get_host().registry("storage").values()})
-        raise StoreError(
-            f"no model-store backend for {scheme!r} URLs ({redact_url(resolved)}); installed schemes: "
-            f"{', '.join(known) or 'none'}"
-        )
-    registration = sorted(backends, key=lambda r: (r.plugin != CORE_PLUGIN, r.plugin))[0]
-    try:
-        factory = registration.load()
-    except MissingDependencyError as exc:
-        extra = registration.metadata.get("extra")
-        hint = f" (or: pip install 'adcore[{extra}]')" if extra else ""
-        raise MissingDependencyError(f"{exc}{hint}") from exc
-    store = factory(resolved)
+    registration = get_host().resolve_scheme("storage", resolved, error=StoreError)
+    store = registration.load()(resolved)
     if not isinstance(store, ModelStore):
         raise StoreError(
             f"storage backend {registration.qualified_name} returned {type(store).__name__}, "

@@ -75,8 +75,18 @@ class DetectionResult:
             "threshold": self.threshold,
             "score_min": float(finite.min()) if finite.size else None,
             "score_max": float(finite.max()) if finite.size else None,
+            "seed": self.seed,
             "metadata": _jsonable(self.metadata),
         }
+
+    @property
+    def seed(self) -> int | None:
+        """The seed the fit used (``random_state``): pass it as ``seed=`` to repeat the result."""
+        recorded = (self.metadata.get("seed"), self.metadata.get("random_state"))
+        for value in (*recorded, self.params.get("random_state")):
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                return int(value)
+        return None
 
     def to_dict(self, *, include_rows: bool = True) -> dict[str, Any]:
         out = self.summary()

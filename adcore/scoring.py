@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -96,16 +96,21 @@ def score_file(
     header: bool | None = None,
     nan_policy: str = "error",
     keep_top: int = 10,
+    fmt: str | None = None,
+    stream: IO[bytes] | None = None,
+    on_chunk: Callable[[int], object] | None = None,
 ) -> ScoreSummary:
     """Score every row of ``input_path`` with ``model``; write one output row per input row.
 
     ``columns``/``header`` default to how the training file was read. The schema is
     checked before the first row is scored; a bad chunk anywhere aborts the output, so a
-    partial file is never left behind.
+    partial file is never left behind. ``stream`` (an open binary file such as stdout, with
+    ``fmt``) receives the rows instead of a file; ``on_chunk(n_input_rows)`` is called after
+    each chunk, e.g. to advance a progress bar.
     """
     started = time.perf_counter()
-    if output is not None:
-        check_output_path(output)
+    if output is not None and stream is None:
+        check_output_path(output, fmt)
     opts = model.schema.read_options
     chunks = iter_dataset_chunks(
         input_path,
@@ -115,7 +120,7 @@ def score_file(
         nan_policy=nan_policy,
     )
     summary = ScoreSummary(model.ref, output=os.fspath(output) if output is not None else None)
-    writer = ScoreWriter(output) if output is not None else None
+    writer = _writer(output, fmt, stream)
     try:
         with contextlib.closing(chunks):
             for chunk in chunks:
@@ -133,6 +138,8 @@ def score_file(
                     writer.write(
                         chunk.expand(scores, np.nan), chunk.expand(labels, -1), passthrough=chunk.passthrough
                     )
+                if on_chunk is not None:
+                    on_chunk(chunk.n_input_rows)
         if writer is not None:
             writer.close()
     except BaseException:
@@ -141,3 +148,12 @@ def score_file(
         raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _writer(
+    output: str | os.PathLike | None, fmt: str | None, stream: IO[bytes] | None
+) -> ScoreWriter | None:
+    """The output file's writer, the stream's (named ``<stdout>`` in messages), or none."""
+    if stream is not None:
+        return ScoreWriter(os.fspath(output) if output is not None else "<stdout>", fmt, stream=stream)
+    return ScoreWriter(output, fmt) if output is not None else None

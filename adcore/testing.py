@@ -24,6 +24,7 @@ detector whose ``needs`` are not installed is skipped.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import pickle
@@ -747,3 +748,167 @@ def parametrize_with_checks(
                 marks.append(pytest.mark.slow)
             cases.append(pytest.param(subject, check, marks=marks, id=f"{subject.label}-{check.__name__}"))
     return pytest.mark.parametrize(("subject", "check"), cases)
+
+
+# ====================================================================== scikit-learn's checks
+#: scikit-learn's estimator checks (``sklearn.utils.estimator_checks``) that the kit runs on no
+#: adcore detector, each with the reason: the one list (docs/sklearn-compatibility.md repeats
+#: it). A detector's own expected failures are declared by its registration, in the same
+#: ``xfail_checks`` as the kit's checks, under the check's name.
+SKLEARN_EXCLUDED: dict[str, str] = {
+    "check_outliers_fit_predict": "asserts scikit-learn's outlier labels, -1 (outlier) and +1 (inlier); "
+    "adcore's labels are 1 (anomaly) and 0, as PyOD's",
+    "check_outliers_train": "asserts -1/+1 labels and that decision_function is >= 0 exactly for inliers; "
+    "adcore's labels are 1/0 and its scores grow with anomalousness (PyOD's convention), so "
+    "decision_function - threshold_ is >= 0 for anomalies",
+    "check_no_attributes_set_in_init": "Detector is one wrapper for every algorithm: it stores the "
+    "algorithm's own parameters (declared by its registration) as attributes of the same name, "
+    "unchanged, from **params; scikit-learn takes the allowed names from __init__'s signature, which "
+    "cannot list them. clone, get_params and set_params work (check_get_params_invariance, "
+    "check_set_params and check_estimators_overwrite_params run)",
+}
+
+
+def _sklearn_check_name(check: Callable[..., Any]) -> str:
+    """``check_outliers_train`` for the check and any partial of it (scikit-learn's naming)."""
+    func = getattr(check, "func", check)
+    return str(getattr(func, "__name__", repr(func)))
+
+
+def sklearn_check_id(check: Callable[..., Any]) -> str:
+    """The check's name with the keywords it was given, as scikit-learn's ids write it:
+    ``check_estimators_pickle(readonly_memmap=True)``."""
+    keywords = getattr(check, "keywords", None) or {}
+    args = ",".join(f"{k}={v}" for k, v in keywords.items())
+    return f"{_sklearn_check_name(check)}({args})" if args else _sklearn_check_name(check)
+
+
+def _sklearn_extra_checks() -> list[Callable[..., Any]]:
+    """Checks scikit-learn defines but its generator does not yield (its own test suite runs them):
+    the feature-name rules, which adcore follows in scikit-learn's words."""
+    from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
+
+    return [check_dataframe_column_names_consistency]
+
+
+def sklearn_checks(
+    name_or_factory: str | Callable[..., Any] | Subject,
+    *,
+    params: Mapping[str, Any] | None = None,
+    test_params: bool = True,
+) -> Iterable[tuple[Any, Callable[[Any], None]]]:
+    """scikit-learn's estimator checks for one detector: ``(detector, check)`` pairs.
+
+    Run one with ``check(detector)``.
+    The detector is an unfitted :class:`adcore.Detector`, built as the kit builds it (seeded,
+    with the registration's ``test_params`` unless ``test_params=False``). Every check
+    ``sklearn.utils.estimator_checks`` yields for an outlier detector is included, plus the
+    feature-name check it runs only on its own estimators, less :data:`SKLEARN_EXCLUDED`. The
+    registration's ``xfail_checks`` are not applied here (the pairs are what would run);
+    :func:`parametrize_with_sklearn_checks` and :func:`check_sklearn_estimator` apply them.
+    Needs scikit-learn (and pandas for the feature-name check, which skips without it).
+    """
+    import warnings
+
+    from sklearn.utils.estimator_checks import estimator_checks_generator
+
+    subject = (
+        name_or_factory
+        if isinstance(name_or_factory, Subject)
+        else subject_for(name_or_factory, params, test_params=test_params)
+    )
+    detector = subject.build()
+    sklearn_name = type(detector).__name__
+    with warnings.catch_warnings():  # "does not inherit from BaseEstimator": by design (no sklearn import)
+        warnings.simplefilter("ignore", UserWarning)
+        pairs = list(estimator_checks_generator(detector, legacy=True))
+    pairs += [(detector, functools.partial(check, sklearn_name)) for check in _sklearn_extra_checks()]
+    return [(est, check) for est, check in pairs if _sklearn_check_name(check) not in SKLEARN_EXCLUDED]
+
+
+def check_sklearn_estimator(
+    name_or_factory: str | Callable[..., Any],
+    *,
+    params: Mapping[str, Any] | None = None,
+    test_params: bool = True,
+) -> dict[str, str]:
+    """Run :func:`sklearn_checks` on one detector; raise one AssertionError listing each failure.
+
+    Checks named in the registration's ``xfail_checks`` are not run (their reason is
+    reported); a check scikit-learn skips (``SkipTest``) is reported as skipped. Returns
+    ``{check id: "passed" | "expected failure: why" | "skipped: why"}``.
+    """
+    subject = subject_for(name_or_factory, params, test_params=test_params)
+    missing = subject.missing_needs()
+    if missing:
+        needs = f"{', '.join(missing)}: pip install {' '.join(missing)}"
+        raise unittest.SkipTest(f"{subject.label} needs {needs}")
+    report: dict[str, str] = {}
+    failures: list[str] = []
+    for detector, check in sklearn_checks(subject):
+        check_id = sklearn_check_id(check)
+        reason = subject.xfail_checks.get(_sklearn_check_name(check))
+        if reason:
+            report[check_id] = f"expected failure: {reason}"
+            continue
+        try:
+            check(detector)
+        except unittest.SkipTest as exc:
+            report[check_id] = f"skipped: {exc}"
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            failures.append(f"{subject.label} failed {check_id}: {type(exc).__name__}: {first}")
+            report[check_id] = "failed"
+        else:
+            report[check_id] = "passed"
+    if failures:
+        raise AssertionError(
+            f"{subject.label}: {len(failures)} scikit-learn check(s) failed\n" + "\n".join(failures)
+        )
+    return report
+
+
+def parametrize_with_sklearn_checks(
+    names_or_factories: Iterable[str | Callable[..., Any]],
+    *,
+    params: Mapping[str, Any] | None = None,
+    test_params: bool = True,
+) -> Any:
+    """A ``pytest.mark.parametrize`` over scikit-learn's checks: one case per (detector, check).
+
+    The test receives ``estimator`` and ``check`` and calls ``check(estimator)``, as with
+    scikit-learn's own ``parametrize_with_checks``; ids read ``pyod:iforest-check_fit1d``.
+    Marks come from the registration as for :func:`parametrize_with_checks`: ``xfail``
+    (strict: a declared failure that passes fails the run, so stale declarations surface)
+    from ``xfail_checks``, ``slow`` from ``slow=True``, a skip when ``needs`` are missing.
+    Without scikit-learn installed there is one case, skipped.
+    """
+    import pytest
+
+    if not _importable_module("sklearn"):
+        skip = pytest.mark.skip(reason="scikit-learn is not installed: pip install scikit-learn")
+        return pytest.mark.parametrize(("estimator", "check"), [pytest.param(None, None, marks=skip)])
+    cases = []
+    for item in names_or_factories:
+        subject = subject_for(item, params, test_params=test_params)
+        missing = subject.missing_needs()
+        for detector, check in sklearn_checks(subject):
+            marks: list[Any] = []
+            if missing:
+                marks.append(
+                    pytest.mark.skip(reason=f"needs {', '.join(missing)}: pip install {' '.join(missing)}")
+                )
+            reason = subject.xfail_checks.get(_sklearn_check_name(check))
+            if reason:
+                marks.append(pytest.mark.xfail(reason=reason, strict=True))
+            if subject.slow:
+                marks.append(pytest.mark.slow)
+            case_id = f"{subject.label}-{sklearn_check_id(check)}"
+            cases.append(pytest.param(detector, check, marks=marks, id=case_id))
+    return pytest.mark.parametrize(("estimator", "check"), cases)
+
+
+def _importable_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

@@ -146,7 +146,7 @@ def test_nan_policies_keep_rows_aligned(capfd, tmp_path):
         assert len(rows) == 51
         score, label = rows[10].split(",")
         if policy == "drop":
-            assert score in ("", "nan", "NaN") and label == "-1"
+            assert score == "" and label == "-1"  # no score, as the README says: not "nan"
         else:
             assert float(score) > 0 and label in ("0", "1")
 
@@ -239,6 +239,8 @@ def test_algos_and_plugins_commands(capfd):
     code, out, _ = cli(capfd, "algos", "show", "core:hbos")
     assert code == 0 and "n_bins" in out and "Equal-width bins" in out
     code, out, _ = cli(capfd, "plugins", "--json")
+    assert code == 0 and not any(p["builtin"] for p in json.loads(out))  # built-ins behind --all
+    code, out, _ = cli(capfd, "plugins", "--all", "--json")
     assert code == 0 and any(p["name"] == "core" and p["ok"] for p in json.loads(out))
     code, _, err = cli(capfd, "algos", "show", "nope")
     assert_one_line_error(code, err, "unknown algorithm 'nope'")
@@ -247,3 +249,162 @@ def test_algos_and_plugins_commands(capfd):
 def test_missing_required_option_is_usage_error(capfd):
     code, _, err = cli(capfd, "run", "--algo", "hbos")
     assert_one_line_error(code, err, "--input")
+
+
+# --------------------------------------------------------------------------- where the rows go
+
+
+def run_subprocess(*args: str, stdout=None, stderr=None, shell: str | None = None):
+    """``adcore ARGS`` in a fresh interpreter (or a bash pipeline using ``adcore``), bytes out."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADCORE_")}
+    env["PY"] = sys.executable
+    command = (
+        ["bash", "-o", "pipefail", "-c", 'adcore() { "$PY" -m adcore.cli.main "$@"; }\n' + shell]
+        if shell is not None
+        else [sys.executable, "-m", "adcore.cli.main", *args]
+    )
+    return subprocess.run(
+        command,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=stderr if stderr is not None else subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_without_output_the_rows_go_to_stdout_and_the_summary_to_stderr(capfd, csv_file, tmp_path):
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "--seed", "1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "score,label" and len(lines) == 201
+    assert "20 of 200 rows anomalous" in err and "score,label" not in err
+    out_path = tmp_path / "s.csv"
+    code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(csv_file), "-o", str(out_path), "--seed", "1")
+    assert code == 0, err
+    assert out_path.read_text() == out  # stdout carries exactly what the file would
+    code, dash, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "-o", "-", "--seed", "1")
+    assert code == 0 and dash == out, err
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "tsv"])
+def test_format_chooses_the_stdout_format(capfd, csv_file, fmt):
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "--format", fmt)
+    assert code == 0, err
+    if fmt == "tsv":
+        assert out.splitlines()[0] == "score\tlabel"
+        return
+    records = [json.loads(line) for line in out.splitlines()] if fmt == "jsonl" else json.loads(out)
+    assert len(records) == 200 and set(records[0]) == {"score", "label"}
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["-o", "-", "--json"], ["--json prints the summary on stdout", "--output scores.csv"]),
+        (["--json", "--format", "csv"], ["--format", "--output FILE"]),
+        (["-o", "s.csv", "--format", "json"], ["--format json disagrees", "s.csv"]),
+        (["--format", "xml"], ["xml"]),
+    ],
+)
+def test_conflicting_output_options_exit_2(capfd, csv_file, tmp_path, monkeypatch, args, needles):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), *args)
+    assert_one_line_error(code, err, *needles)
+    assert out == "" and not (tmp_path / "s.csv").exists()
+
+
+def test_format_names_the_format_of_a_file_without_extension(capfd, csv_file, tmp_path):
+    out_path = tmp_path / "scores"
+    code, _, err = cli(capfd, "run", "-a", "hbos", "-i", str(csv_file), "-o", str(out_path), "-f", "jsonl")
+    assert code == 0, err
+    assert len([json.loads(line) for line in out_path.read_text().splitlines()]) == 200
+    assert f"scores written to {out_path}" in err
+
+
+def test_json_alone_prints_the_summary_instead_of_the_rows(capfd, csv_file):
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "--json")
+    assert code == 0, err
+    summary = json.loads(out)  # stdout is the summary and nothing else
+    assert summary["output"] is None and summary["n_samples"] == 200
+
+
+def test_binary_formats_go_to_a_pipe_but_not_to_a_terminal(csv_file):
+    import io
+    import os
+
+    proc = run_subprocess("run", "-a", "core:hbos", "-i", str(csv_file), "-f", "npy")
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(io.BytesIO(proc.stdout)).shape == (200,)
+    leader, follower = os.openpty()
+    try:
+        proc = run_subprocess("run", "-a", "core:hbos", "-i", str(csv_file), "-f", "npy", stdout=follower)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("error: --format npy is binary and stdout is a terminal")
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.csv"  # an output larger than a pipe's buffer, so the writer sees the pipe close
+    big.write_text("a,b\n" + "\n".join(f"{x:.6f},{y:.6f}" for x, y in rng.normal(size=(40_000, 2))) + "\n")
+    proc = run_subprocess(shell=f"adcore run -a core:hbos -i {big} --seed 1 | head -2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().splitlines()[0] == "score,label"
+    err = proc.stderr.decode()
+    assert "Traceback" not in err and "error" not in err and " of 40000 rows anomalous" in err
+
+
+def test_nan_drop_leaves_the_score_empty_in_every_text_format(capfd, tmp_path):
+    src = write(tmp_path / "gaps.csv", "a,b\n1,2\n2,\n3,4\n4,5\n5,7\n")
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(src), "--nan", "drop")
+    assert code == 0, err
+    assert out.splitlines()[2] == ",-1"
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(src), "--nan", "drop", "-f", "jsonl")
+    assert code == 0, err
+    assert json.loads(out.splitlines()[1]) == {"score": None, "label": -1}
+
+
+# --------------------------------------------------------------------------- what the summary says
+
+
+def test_the_summary_gives_the_seed_that_repeats_the_run(capfd, csv_file):
+    code, out, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "--seed", "7", "--json")
+    assert code == 0, err
+    assert json.loads(out)["seed"] == 7
+    code, _, err = cli(capfd, "run", "-a", "core:hbos", "-i", str(csv_file), "--seed", "7")
+    assert code == 0 and "seed 7 (repeat with --seed 7)" in err, err
+
+
+def test_a_drawn_seed_is_reported_and_repeats_the_scores(capfd, csv_file, tmp_path):
+    pytest.importorskip("sklearn")
+    first = tmp_path / "first.csv"
+    code, _, err = cli(capfd, "run", "-a", "sklearn:iforest", "-i", str(csv_file), "-o", str(first))
+    assert code == 0, err
+    import re
+
+    match = re.search(r"seed (\d+) \(repeat with --seed \1\)", err)
+    assert match, err
+    again = tmp_path / "again.csv"
+    code, _, err = cli(
+        capfd, "run", "-a", "sklearn:iforest", "-i", str(csv_file), "-o", str(again), "--seed", match.group(1)
+    )
+    assert code == 0, err
+    assert again.read_bytes() == first.read_bytes()
+
+
+def test_threshold_and_scores_read_in_one_precision(capfd, tmp_path):
+    # a tiny threshold beside scores near 8.8: printed in the scores' precision, and not as a bare 0
+    import re
+
+    src = write(tmp_path / "flat.csv", "a\n" + "\n".join(["0"] * 20 + ["1"] * 2) + "\n")
+    code, _, err = cli(capfd, "run", "-a", "core:mad", "-i", str(src), "--threshold", "fixed:3e-17")
+    assert code == 0, err
+    assert re.search(r"threshold 0\.0{5} \(3e-17\), ", err), err
+    assert re.search(r"│ +8\.7768\d │", err), err  # the scores: the same five decimals

@@ -167,3 +167,30 @@ def test_group_options_reach_the_subcommands(capfd, csv_file, tmp_path, monkeypa
     assert code == 0 and out.strip() == "removed g@1", err
     code, out, _ = cli(capfd, "models", "--store", str(other), "--json")
     assert json.loads(out) == []
+
+
+def test_score_writes_rows_to_stdout_like_run(capfd, csv_file, tmp_path):
+    code, _, err = cli(capfd, "fit", "-a", "core:hbos", "-i", str(csv_file), "-m", "s", "--seed", "3")
+    assert code == 0 and "seed 3 (repeat with --seed 3)" in err, err
+    code, rows, err = cli(capfd, "score", "-m", "s", "-i", str(csv_file), "--chunk-size", "7")
+    assert code == 0, err
+    assert rows.splitlines()[0] == "score,label" and len(rows.splitlines()) == 201
+    assert "s@1: 20 of 200 rows anomalous" in err and "written to" not in err
+    code, rows_jsonl, err = cli(capfd, "score", "-m", "s", "-i", str(csv_file), "-o", "-", "-f", "jsonl")
+    assert code == 0, err
+    assert [json.loads(line)["label"] for line in rows_jsonl.splitlines()] == [
+        int(line.split(",")[1]) for line in rows.splitlines()[1:]
+    ]
+    code, _, err = cli(capfd, "score", "-m", "s", "-i", str(csv_file), "-o", "-", "--json")
+    assert_one_line_error(code, err, "--json prints the summary on stdout")
+    wrong = str(tmp_path / "x.csv")
+    code, _, err = cli(capfd, "score", "-m", "s", "-i", str(csv_file), "-o", wrong, "-f", "npy")
+    assert_one_line_error(code, err, "--format npy disagrees")
+
+
+def test_one_model_version_is_singular(capfd, csv_file):
+    assert cli(capfd, "fit", "-a", "core:hbos", "-i", str(csv_file), "-m", "only")[0] == 0
+    code, out, _ = cli(capfd, "models")
+    assert code == 0 and "1 model version in" in out
+    code, out, _ = cli(capfd, "models", "show", "only")
+    assert code == 0 and "200 rows x 3 features" in out and "seed" in out

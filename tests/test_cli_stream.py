@@ -211,3 +211,157 @@ def test_bad_option_fails_before_reading(capfd, tmp_path):
 def test_help_lists_choices(capfd, flag):
     assert run_cli(["stream", "--help"]) == 0
     assert flag in capfd.readouterr().out
+
+
+# ------------------------------------------------------------------ summary, seed
+def test_summary_counts_read_right_and_name_the_seed_that_repeats_the_run():
+    text = jsonl(records(150))
+    proc = adcore_stream("--window", "100", "--retrain", "never", stdin=text)
+    assert proc.returncode == 0, proc.stderr
+    summary = proc.stderr.splitlines()[-1]
+    assert summary.startswith("stream: 150 records (100 warm-up), 0 malformed, ")
+    assert ", 0 drifts, 1 fit in " in summary  # not "1 fits"
+    seed = int(summary.rsplit("seed ", 1)[1])
+    again = adcore_stream("--window", "100", "--retrain", "never", "--seed", str(seed), stdin=text)
+    assert again.stdout == proc.stdout and again.stderr.splitlines()[-1].endswith(f"seed {seed}")
+
+
+# ------------------------------------------------------- errors inside a stream
+STREAM_ERRORS_PLUGIN = """
+import numpy as np
+import adcore
+
+
+class PositiveOnly:
+    '''Log-scale distance: a record with a value <= 0 cannot be scored.'''
+
+    def fit(self, X, y=None):
+        self.mean_ = np.log(np.abs(X) + 1e-9).mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        if (X <= 0).any():
+            raise ValueError("log-scale scores need values > 0")
+        return np.abs(np.log(X) - self.mean_).sum(axis=1)
+
+
+class NeedsVariance:
+    '''Refuses to fit a constant feature, as many libraries do.'''
+
+    def fit(self, X, y=None):
+        if (X.std(axis=0) == 0).any():
+            raise ValueError("a feature has zero variance in the training data")
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        return np.abs(X - self.mean_).sum(axis=1)
+
+
+class Neighbours:
+    '''Distance to the k-th nearest training row: needs more than k rows, as PyOD's knn.'''
+
+    def __init__(self, k=5):
+        self.k = k
+
+    def fit(self, X, y=None):
+        if self.k >= len(X):
+            raise ValueError(f"Expected k < n_samples, but k = {self.k}, n_samples = {len(X)}")
+        self.X_ = X
+        return self
+
+    def decision_function(self, X):
+        d = np.sqrt(((X[:, None, :] - self.X_[None, :, :]) ** 2).sum(axis=2))
+        return np.sort(d, axis=1)[:, self.k]
+
+
+class Broken(NeedsVariance):
+    '''Its scoring has a bug.'''
+
+    def decision_function(self, X):
+        raise RuntimeError("index out of sync")
+
+
+@adcore.hookimpl
+def register_detectors(register):
+    register("positive", PositiveOnly, summary="log-scale distance")
+    register("needs-variance", NeedsVariance, summary="refuses constant features")
+    register("neighbours", Neighbours, summary="k-th neighbour distance")
+    register("broken", Broken, summary="a bug")
+"""
+
+
+@pytest.fixture
+def errors_site(plugin_site):
+    plugin_site.add(
+        "adcore-streamerrors", {"errs": "adcore_streamerrors"}, {"adcore_streamerrors": STREAM_ERRORS_PLUGIN}
+    )
+    plugin_site.env["ADCORE_PLUGINS"] = "errs"  # this plugin and the core only: quick start
+    return plugin_site
+
+
+def test_records_the_detector_refuses_go_to_the_dead_letters(errors_site, tmp_path: Path):
+    X = np.exp(np.random.default_rng(4).normal(size=(200, 2)))
+    X[[120, 150], 0] = -3.0
+    text = "".join(json.dumps({"id": i, "a": a, "b": b}) + "\n" for i, (a, b) in enumerate(X.tolist()))
+    letters = tmp_path / "dead.jsonl"
+    proc = errors_site.run(
+        "stream", "--algo", "errs:positive", "--window", "100", "--batch-size", "32",
+        "--dead-letter", f"file://{letters}", stdin=text,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == [
+        i for i in range(200) if i not in (120, 150)
+    ]
+    dead = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert [d["line_number"] for d in dead] == [121, 151]
+    assert dead[0]["error"] == "errs:positive rejected the data (1 row): log-scale scores need values > 0"
+    assert ", 0 malformed, 2 rejected by the detector, " in proc.stderr.splitlines()[-1]
+
+
+def test_a_failed_refit_is_an_event_and_the_previous_model_scores_on(errors_site, tmp_path: Path):
+    X = np.random.default_rng(5).normal(size=(120, 2))
+    X[40:80] = 1.0  # a window a refit cannot use
+    text = "".join(json.dumps({"id": i, "a": a, "b": b}) + "\n" for i, (a, b) in enumerate(X.tolist()))
+    events = tmp_path / "events.jsonl"
+    proc = errors_site.run(
+        "stream", "--algo", "errs:needs-variance", "--window", "40", "--retrain", "every:40",
+        "--events", f"file://{events}", stdin=text,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 120
+    published = [json.loads(line) for line in events.read_text().splitlines()]
+    (failed,) = [e for e in published if e["type"] == "model.refit_failed"]
+    assert (failed["reason"], failed["offset"], failed["error_type"]) == ("periodic", 80, "DataError")
+    assert "zero variance" in failed["error"] and failed["algorithm"] == "errs:needs-variance"
+    assert "periodic refit at record 80 failed" in proc.stderr
+    assert ", 2 fits (1 failed refit) in " in proc.stderr.splitlines()[-1]
+
+
+def test_a_first_fit_that_cannot_work_exits_2_before_writing_anything(errors_site):
+    proc = errors_site.run(
+        "stream", "--algo", "errs:neighbours", "--param", "k=500", "--window", "100", "--batch-size", "10",
+        stdin=jsonl(records(300)),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""  # not one warm-up record that would suggest all is well
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: errs:neighbours cannot be fitted on a warm-up of 100 records with k=500: ")
+    assert "Expected k < n_samples" in line
+
+
+def test_an_untyped_error_inside_the_detector_is_still_a_bug(errors_site):
+    proc = errors_site.run("stream", "--algo", "errs:broken", "--window", "20", stdin=jsonl(records(50)))
+    assert proc.returncode == 1
+    assert "unexpected RuntimeError: index out of sync (this is a bug" in proc.stderr.splitlines()[-1]
+
+
+def test_pyod_knn_with_more_neighbours_than_the_window_exits_2_naming_them():
+    pytest.importorskip("adcore_pyod")
+    proc = adcore_stream(
+        "--algo", "pyod:knn", "--param", "n_neighbors=5000", "--window", "100", "--batch-size", "10",
+        stdin=jsonl(records(300)), env={"ADCORE_DISABLE_PLUGIN_AUTOLOAD": "0", "ADCORE_PLUGINS": "pyod"},
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert "pyod:knn" in line and "n_neighbors=5000" in line

@@ -555,7 +555,7 @@ def test_drop_and_expand_keep_input_alignment(tmp_path):
     write_scores(out, full_s, full_l, passthrough=d.passthrough)
     lines = out.read_text().splitlines()
     assert lines[0] == "id,score,label"
-    assert lines[1:] == ["r0,3.0,0", "r1,nan,-1", "r2,9.0,1", "r3,nan,-1", "r4,15.0,0"]
+    assert lines[1:] == ["r0,3.0,0", "r1,,-1", "r2,9.0,1", "r3,,-1", "r4,15.0,0"]  # dropped: no score
     with pytest.raises(ValueError):
         d.expand(np.ones(5), 0)
 
@@ -608,7 +608,9 @@ def test_round_trip_every_output_format(tmp_path, fmt):
         assert rows[0] == ["id", "score", "label", "rank", "p"]
         cols = list(zip(*rows[1:], strict=True))
         assert list(cols[0]) == ids
-        assert same([float(v) for v in cols[1]], score) and [int(v) for v in cols[2]] == label.tolist()
+        assert [v == "" for v in cols[1]] == np.isnan(score).tolist()  # a missing score is an empty cell
+        assert same([float(v or "nan") for v in cols[1]], score)
+        assert [int(v) for v in cols[2]] == label.tolist()
         assert [int(v) for v in cols[3]] == rank.tolist() and same([float(v) for v in cols[4]], p)
     elif fmt in ("jsonl", "json"):
         text = path.read_text()
@@ -624,6 +626,7 @@ def test_round_trip_every_output_format(tmp_path, fmt):
         t = pq.read_table(path)
         assert t.column_names == ["id", "score", "label", "rank", "p"]
         assert t.column("id").to_pylist() == ids
+        assert [v is None for v in t.column("score").to_pylist()] == np.isnan(score).tolist()  # null
         assert same(t.column("score").to_numpy(), score) and t.column("label").to_pylist() == label.tolist()
         assert t.column("rank").to_pylist() == rank.tolist() and same(t.column("p").to_numpy(), p)
     else:
@@ -728,6 +731,44 @@ def test_output_file_gets_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (out.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def _write_to_pipe(fmt: str, chunks: list) -> bytes:
+    """Write the chunks through a real (unseekable) pipe, as `adcore run -o -` does to stdout."""
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_fd, "rb").read()))
+    reader.start()
+    with os.fdopen(write_fd, "wb") as pipe:
+        with ScoreWriter("<stdout>", fmt, stream=pipe) as w:
+            for s, lab, pt, extra in chunks:
+                w.write(s, lab, passthrough=pt, extra=extra)
+        assert not pipe.closed  # the caller owns the stream
+    reader.join(timeout=10)
+    return received[0]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "json", "npy", "parquet"])
+def test_stream_output_is_the_file_output(tmp_path, fmt):
+    # npy and Parquet need the whole file (row count in the header, footer): spooled, then copied
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    chunks = _chunks_for_output()
+    path = tmp_path / f"out.{fmt}"
+    with ScoreWriter(path) as w:
+        for s, lab, pt, extra in chunks:
+            w.write(s, lab, passthrough=pt, extra=extra)
+    assert _write_to_pipe(fmt, chunks) == path.read_bytes()
+    assert os.listdir(tmp_path) == [path.name]
+
+
+def test_stream_output_needs_a_format():
+    import io
+
+    data_error("needs a format", ScoreWriter, "<stdout>", None, stream=io.BytesIO())
+    data_error("cannot write 'npz'", ScoreWriter, "<stdout>", "npz", stream=io.BytesIO())
 
 
 # --------------------------------------------------------------------------- optional dependencies

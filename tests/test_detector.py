@@ -1,18 +1,23 @@
-"""The wrapper: thresholds, labels, validation, sklearn compatibility, pickling."""
+"""The wrapper: thresholds, labels, validation, typed library errors, sklearn conventions, pickling."""
 
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import adcore
-from adcore.detector import Detector
+from adcore.detector import Detector, library_error
 from adcore.errors import (
+    AdcoreError,
     DataError,
+    DataTypeError,
     NotFittedError,
     ParameterError,
+    ParameterTypeError,
     SchemaMismatchError,
     UnknownAlgorithmError,
 )
@@ -81,7 +86,7 @@ def test_input_validation(X):
     with pytest.raises(NotFittedError):
         det.decision_function(X)
     det.fit(X)
-    with pytest.raises(SchemaMismatchError, match=r"2 features.*fitted with 3"):
+    with pytest.raises(SchemaMismatchError, match=r"X has 2 features, but Detector is expecting 3 features"):
         det.decision_function(X[:, :2])
     bad = X.copy()
     bad[4, 1] = np.nan
@@ -96,8 +101,9 @@ def test_dataframe_feature_names_are_checked(X):
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     det = Detector("core:hbos").fit(frame)
     assert list(det.feature_names_in_) == ["a", "b", "c"]
-    with pytest.raises(SchemaMismatchError, match="feature names differ"):
+    with pytest.raises(SchemaMismatchError, match="same order as they were in fit") as info:
         det.decision_function(frame[["b", "a", "c"]])
+    assert str(info.value).splitlines()[0].startswith("X's columns differ from those core:hbos was fitted on")
 
 
 def test_get_set_params_and_pickle(X):
@@ -141,3 +147,269 @@ def test_detect_api(X):
     import json
 
     json.dumps(d)
+
+
+# --------------------------------------------------------------------------- errors from the library
+class Picky:
+    """Refuses what its library would: a bad ``k`` when built, too few rows at fit, wide rows at scoring."""
+
+    def __init__(self, k: int = 3, mode: str = "plain", random_state: int | None = None) -> None:
+        if k < 1:
+            raise ValueError(f"The 'k' parameter of Picky must be an int >= 1. Got {k} instead.\nsee docs")
+        if not isinstance(mode, str) or mode not in ("plain", "typed", "bug", "adcore"):
+            raise TypeError(f"'mode' must be one of plain, typed; got {mode!r}")
+        self.k, self.mode = k, mode
+
+    def fit(self, X, y=None):
+        if X.shape[0] <= self.k:
+            problem = f"Expected n_neighbors < n_samples_fit, but n_neighbors = {self.k}"
+            if self.mode == "typed":
+                raise TypeError(problem)
+            if self.mode == "bug":
+                raise KeyError("internal state")
+            if self.mode == "adcore":
+                raise ParameterError("already typed by a member")
+            raise ValueError(problem + "\n  Traceback-like second line")
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        if X.shape[0] > 1000:
+            raise ValueError("too many rows for this toy")
+        return np.linalg.norm(X - self.mean_, axis=1)
+
+
+def test_a_parameter_the_library_refuses_when_built_names_detector_and_parameter(X):
+    with pytest.raises(ParameterError) as info:
+        Detector(Picky, k=0).fit(X)
+    err = info.value
+    assert str(err) == "Picky: parameter 'k': The 'k' parameter of Picky must be an int >= 1. Got 0 instead."
+    assert (err.algorithm, err.parameter) == ("Picky", "k")
+    assert isinstance(err, ValueError) and not isinstance(err, TypeError)
+    assert type(err.__cause__) is ValueError and "see docs" in str(err.__cause__)
+
+
+def test_a_type_error_stays_a_type_error_and_a_value_error(X):
+    with pytest.raises(ParameterTypeError) as info:
+        Detector(Picky, mode="other").fit(X)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ParameterError)
+    assert str(info.value).startswith("Picky: parameter 'mode': 'mode' must be one of")
+    with pytest.raises(DataTypeError) as info:
+        Detector(Picky, k=5, mode="typed").fit(X[:4])
+    assert isinstance(info.value, TypeError) and isinstance(info.value, DataError)
+
+
+def test_data_the_library_refuses_at_fit_or_scoring_is_a_data_error_on_one_line(X):
+    with pytest.raises(DataError) as info:
+        Detector(Picky, k=5).fit(X[:4])
+    assert str(info.value) == (
+        "Picky rejected the data (4 rows): Expected n_neighbors < n_samples_fit, but n_neighbors = 5"
+    )
+    assert info.value.parameter is None and type(info.value.__cause__) is ValueError
+    fitted = Detector(Picky).fit(X)
+    with pytest.raises(
+        DataError, match=r"^Picky rejected the data \(1200 rows\): too many rows for this toy$"
+    ):
+        fitted.decision_function(np.zeros((1200, 3)))
+
+
+def test_other_exceptions_are_bugs_and_adcore_errors_pass_unchanged(X):
+    with pytest.raises(KeyError, match="internal state") as info:
+        Detector(Picky, k=5, mode="bug").fit(X[:4])
+    assert not isinstance(info.value, AdcoreError)
+    with pytest.raises(ParameterError) as info:
+        Detector(Picky, k=5, mode="adcore").fit(X[:4])
+    assert str(info.value) == "already typed by a member" and info.value.__cause__ is None
+
+
+def test_library_error_matches_only_this_detectors_quoted_parameters():
+    exc = ValueError("The 'n_jobs' parameter of Pool is bad; 'n_estimators' too")
+    err = library_error(exc, "pyod:iforest", ["n_estimators", "contamination"], n_rows=10)
+    assert isinstance(err, ParameterError) and err.parameter == "n_estimators"
+    quoted_own = ValueError("'algorithm' is 'auto'")  # the wrapper's own argument, never passed on
+    err = library_error(quoted_own, "pyod:knn", ["algorithm", "n_neighbors"], n_rows=1)
+    assert isinstance(err, DataError) and str(err) == "pyod:knn rejected the data (1 row): " + str(quoted_own)
+    err = library_error(ValueError(""), "x", [], n_rows=None)
+    assert isinstance(err, ParameterError) and str(err) == "x rejected its parameters: ValueError"
+    assert library_error(RuntimeError("boom"), "x", []) is None
+    assert library_error(MemoryError(), "x", []) is None
+
+
+class Forest:
+    """scikit-learn's isolation forest, which validates its parameters in fit (InvalidParameterError)."""
+
+    def __init__(self, n_estimators: int = 100, random_state: int | None = None) -> None:
+        self.n_estimators, self.random_state = n_estimators, random_state
+
+    def fit(self, X, y=None):
+        from sklearn.ensemble import IsolationForest
+
+        self.forest_ = IsolationForest(n_estimators=self.n_estimators).fit(X)
+        return self
+
+    def decision_function(self, X):
+        return -self.forest_.score_samples(X)
+
+
+def test_sklearn_invalid_parameter_error_is_typed_with_its_parameter(X):
+    pytest.importorskip("sklearn")
+    with pytest.raises(ParameterTypeError) as info:
+        Detector(Forest, n_estimators=-1).fit(X)
+    assert str(info.value) == (
+        "Forest: parameter 'n_estimators': The 'n_estimators' parameter of IsolationForest must be "
+        "an int in the range [1, inf). Got -1 instead."
+    )
+    assert type(info.value.__cause__).__name__ == "InvalidParameterError"
+
+
+# --------------------------------------------------------------------------- scikit-learn's conventions
+def test_not_fitted_error_is_a_value_error_and_an_attribute_error(X):
+    with pytest.raises(NotFittedError) as info:
+        Detector("core:hbos").predict(X)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+
+
+def test_not_fitted_error_is_sklearns_once_sklearn_is_loaded_and_importing_adcore_loads_no_sklearn():
+    pytest.importorskip("sklearn")
+    probe = (
+        "import sys, adcore.errors as e, adcore.detector\n"
+        "assert 'sklearn' not in sys.modules, 'adcore imported sklearn'\n"
+        "from sklearn.exceptions import NotFittedError as Theirs\n"
+        "assert issubclass(e.NotFittedError, Theirs)\n"
+        "assert sys.modules['sklearn.exceptions'].__loader__.__class__.__name__ != '_AfterExec'\n"
+        "import numpy as np\n"
+        "try:\n"
+        "    adcore.detector.Detector('core:hbos').decision_function(np.ones((3, 2)))\n"
+        "except Theirs as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "NotFittedError"
+
+
+def test_not_fitted_error_subclasses_sklearns_when_sklearn_was_loaded_first():
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    assert issubclass(NotFittedError, sklearn_exceptions.NotFittedError)
+    with pytest.raises(sklearn_exceptions.NotFittedError):
+        Detector("core:hbos").decision_function(np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("one_d", [np.arange(5.0), [1.0, 2.0, 3.0]])
+def test_1d_input_is_refused_with_reshape_advice(X, one_d):
+    with pytest.raises(DataError, match="Expected 2D array, got 1D array instead") as info:
+        Detector("core:hbos").fit(one_d)
+    assert "Reshape your data either using array.reshape(-1, 1)" in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+    fitted = Detector("core:hbos").fit(X)
+    with pytest.raises(DataError, match="Reshape your data"):
+        fitted.predict(X[0])
+
+
+def test_numeric_object_arrays_are_converted_and_other_objects_refused_as_type_errors(X):
+    det = Detector("core:hbos").fit(X.astype(object))
+    np.testing.assert_array_equal(det.decision_scores_, Detector("core:hbos").fit(X).decision_scores_)
+    mixed = np.array([[1, 2.5], [np.float32(3), np.int64(4)], [5, 6], [7, None]], dtype=object)
+    assert Detector("core:hbos").fit(mixed[:3]).n_features_in_ == 2
+    bad = X.astype(object)
+    bad[2, 1] = {"foo": "bar"}
+    with pytest.raises(TypeError, match=r"argument must be .* string.* number") as info:
+        Detector("core:hbos").fit(bad)
+    assert isinstance(info.value, DataError) and "row 2, column 1" in str(info.value)
+    words = X.astype(object)
+    words[0, 0] = "x"
+    with pytest.raises(DataError, match="'x' is not a number") as info:
+        Detector("core:hbos").fit(words)
+    assert not isinstance(info.value, TypeError)
+
+
+def test_complex_empty_and_sparse_data_are_refused_in_sklearns_words():
+    with pytest.raises(DataError, match="Complex data not supported"):
+        Detector("core:hbos").fit(np.ones((5, 2)) + 1j)
+    with pytest.raises(DataError, match=r"0 sample\(s\) \(shape=\(0, 3\)\) while a minimum of 1 is required"):
+        Detector("core:hbos").fit(np.empty((0, 3)))
+    with pytest.raises(
+        DataError, match=r"0 feature\(s\) \(shape=\(12, 0\)\) while a minimum of 1 is required"
+    ):
+        Detector("core:hbos").fit(np.empty((12, 0)))
+    with pytest.raises(DataError, match=r"got 1 sample$"):
+        Detector("core:hbos").fit(np.ones((1, 3)))
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(DataTypeError, match="Sparse data was passed for X, but dense data is required"):
+        Detector("core:hbos").fit(sparse.csr_matrix(np.eye(5)))
+
+
+def test_feature_names_follow_sklearns_rules_and_words(X):
+    pd = pytest.importorskip("pandas")
+    names = ["a", "b", "c"]
+    det = Detector("core:hbos").fit(pd.DataFrame(X, columns=names))
+    assert det.feature_names_in_.dtype == object and list(det.feature_names_in_) == names
+    renamed = pd.DataFrame(X, columns=["a", "b", "z"])
+    with pytest.raises(SchemaMismatchError) as info:
+        det.predict(renamed)
+    lines = str(info.value).splitlines()
+    assert lines[0] == (
+        "X's columns differ from those core:hbos was fitted on (unseen at fit: 'z'; missing: 'c'). "
+        "The feature names should match those that were passed during fit."
+    )
+    assert lines[1:] == [
+        "Feature names unseen at fit time:",
+        "- z",
+        "Feature names seen at fit time, yet now missing:",
+        "- c",
+    ]
+    with pytest.raises(SchemaMismatchError, match="yet now missing:\n- c\n"):
+        det.predict(pd.DataFrame(X[:, :2], columns=["a", "b"]))  # the names are checked first
+    with pytest.warns(UserWarning, match="X does not have valid feature names, but Detector was fitted"):
+        det.predict(X)
+    assert not hasattr(Detector("core:hbos").fit(pd.DataFrame(X)), "feature_names_in_")  # integer columns
+    det.fit(X)
+    assert not hasattr(det, "feature_names_in_")  # refitted without names: the old ones are gone
+    with pytest.warns(UserWarning, match="X has feature names, but Detector was fitted without"):
+        det.predict(pd.DataFrame(X, columns=names))
+
+
+def test_labels_of_any_array_like_reach_a_detector_as_an_array(X):
+    seen = []
+
+    class Supervised(MaxAbs):
+        def fit(self, X, y=None):
+            seen.append(type(y))
+            return super().fit(X)
+
+    Detector(Supervised).fit(X, list(range(len(X))))
+    Detector(MaxAbs).fit(X, list(range(len(X))))  # no y in fit: never passed
+    assert seen == [np.ndarray]
+
+
+@pytest.fixture
+def picky_plugin():
+    """``test:picky`` registered in-process, so an ensemble can name it as a member."""
+    import types
+
+    from adcore.plugins import PluginHost, set_host
+
+    plugin = types.ModuleType("picky_plugin")
+    source = "import adcore\n@adcore.hookimpl\ndef register_detectors(register):\n"
+    source += f"    register('picky', '{__name__}:Picky')\n"
+    exec(source, plugin.__dict__)
+    host = PluginHost(autoload=False)
+    host.load()
+    host.add_plugin(plugin, "test")
+    set_host(host)
+    yield host
+    set_host(None)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_ensemble_members_typed_error_passes_through_unchanged(X, picky_plugin, jobs):
+    ensemble = Detector(
+        "core:ensemble",
+        members=["test:picky", "core:hbos"],
+        member_params={"test:picky": {"k": 500}},
+        jobs=jobs,
+    )
+    with pytest.raises(DataError) as info:
+        ensemble.fit(X)
+    assert str(info.value).startswith("test:picky rejected the data (300 rows): Expected n_neighbors")
+    assert type(info.value.__cause__) is ValueError  # the library's own, not a wrapped adcore error

@@ -18,9 +18,12 @@ from adcore.events import (
     DriftDetected,
     EventBus,
     ModelRetrained,
+    ModelSaved,
+    RefitFailed,
     Subscription,
     event_from_dict,
     load_subscribers,
+    publish_to_subscribers,
 )
 from adcore.hookspecs import hookimpl
 from adcore.plugins import PluginHost
@@ -40,7 +43,16 @@ SAMPLES = [
     ),
     ModelRetrained(
         stream="s1", reason="drift", offset=700, n_samples=500, algorithm="core:hbos", threshold=2.0,
-        previous_threshold=1.5, model=None, previous_model=None, saved=False, fit_ms=3.2,
+        previous_threshold=1.5, model=None, previous_model=None, saved=False, fit_ms=3.2, seed=7,
+    ),
+    RefitFailed(
+        stream="s1", reason="periodic", offset=900, n_samples=100, algorithm="pyod:knn", model="payments@2",
+        error="pyod:knn rejected the data (100 rows): Expected n_neighbors < n_samples_fit",
+        error_type="DataError", parameter=None,
+    ),
+    ModelSaved(
+        stream="serve:fit", model="payments@3", name="payments", version=3, algorithm="core:hbos",
+        threshold=2.5, seed=11, n_samples=400, n_features=3, sha256="ab" * 32,
     ),
 ]  # fmt: skip
 
@@ -56,6 +68,26 @@ def test_event_schema_is_plain_json_with_id_type_timestamp(event):
     assert stamp.utcoffset() == timedelta(0)
     assert json.loads(json.dumps(data)) == data  # no custom encoder needed
     assert event_from_dict(json.loads(json.dumps(data))) == event
+
+
+def test_every_type_has_a_sample_here():
+    assert sorted(e.type for e in SAMPLES) == sorted(EVENT_TYPES)
+
+
+def test_model_saved_describes_a_stored_version(tmp_path: Path):
+    import adcore
+    from adcore.registry import open_store
+
+    store = str(tmp_path / "store")
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    adcore.fit(X, algo="core:hbos", name="payments", store=store, seed=4)
+    opened = open_store(store)
+    record = opened.get("payments", 1)
+    opened.close()
+    event = ModelSaved.from_record(record, stream="cli:fit")
+    assert (event.model, event.version, event.seed) == ("payments@1", 1, 4)
+    assert (event.n_samples, event.n_features) == (50, 2)
+    assert event.sha256 == record.sha256 and event.threshold == pytest.approx(record.threshold)
 
 
 def test_every_event_gets_its_own_id():
@@ -146,6 +178,24 @@ def test_subscribers_are_collected_from_plugins_with_their_types():
     assert set(subs) == {"inline:everything", "inline:drifts"}
     assert subs["inline:everything"].types is None
     assert subs["inline:drifts"].types == frozenset({"drift.detected"})
+
+
+def test_one_shot_commands_publish_to_the_plugins_subscribers():
+    host = PluginHost(autoload=False).load()
+    plugin = InlinePlugin()
+    host.add_plugin(plugin, "inline")
+
+    class Broken:
+        @hookimpl
+        def register_event_subscribers(self, register):
+            register("down", lambda e: 1 / 0)
+
+    host.add_plugin(Broken(), "broken")
+    errors: list[str] = []
+    publish_to_subscribers([SAMPLES[-1], SAMPLES[2]], host=host, on_error=errors.append)
+    assert plugin.all_events == ["model.saved", "drift.detected"]
+    assert [d["type"] for d in plugin.drifts] == ["drift.detected"]
+    assert len(errors) == 1 and "subscriber broken:down failed on model.saved: ZeroDivisionError" in errors[0]
 
 
 def test_subscriber_with_unknown_types_is_left_out_and_reported():

@@ -37,6 +37,44 @@ def test_every_hook_is_documented(hook):
     assert getattr(hookspecs, hook).__doc__, f"{hook} has no docstring"
 
 
+PORT_KEYWORDS = [(port.hook, keyword) for port in hookspecs.PORTS for keyword in port.keywords]
+
+
+def _docs_section(hook: str) -> str:
+    """The text of docs/plugins.md under ``### hook(`` up to the next heading of that level."""
+    docs = (REPO / "docs" / "plugins.md").read_text()
+    match = re.search(rf"^###\s+`?{hook}\(.*?(?=^##)", docs, re.M | re.S)
+    assert match, f"docs/plugins.md has no '### {hook}(...)' section"
+    return match.group(0)
+
+
+def test_every_port_is_a_register_hook():
+    """Each hook taking a ``register`` callback is a port declaring its keywords, and vice versa."""
+    takes_register = {h for h in HOOKS if "register" in getattr(hookspecs, h).__code__.co_varnames}
+    assert {p.hook for p in hookspecs.PORTS} == takes_register
+    assert len({p.kind for p in hookspecs.PORTS}) == len(hookspecs.PORTS)
+
+
+@pytest.mark.parametrize(("hook", "keyword"), PORT_KEYWORDS)
+def test_every_registration_keyword_is_documented(hook, keyword):
+    """Each keyword a port accepts is in its hook's ``:param register:`` text and its docs section."""
+    doc = getattr(hookspecs, hook).__doc__ or ""
+    param = doc.split(":param register:", 1)
+    assert len(param) == 2, f"{hook} documents no ':param register:'"
+    assert f"{keyword}=" in param[1], f"{hook}'s ':param register:' does not show {keyword}="
+    section = _docs_section(hook)
+    assert re.search(rf"`{keyword}[`=]", section), (
+        f"docs/plugins.md's {hook} section does not document {keyword}"
+    )
+
+
+@pytest.mark.parametrize(("hook", "keyword"), PORT_KEYWORDS)
+def test_every_registration_keyword_is_checked(hook, keyword):
+    from adcore.plugins import KEYWORD_CHECKS
+
+    assert keyword in KEYWORD_CHECKS, f"{keyword} (accepted by {hook}) has no value check in KEYWORD_CHECKS"
+
+
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_test(hook):
     sources = [p.read_text() for p in REPO.glob("**/tests/**/*.py") if ".venv" not in p.parts]

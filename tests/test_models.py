@@ -139,7 +139,7 @@ def test_chunked_scoring_matches_whole_file_and_keeps_dropped_rows(X, tmp_path, 
     out = tmp_path / "holes_out.csv"
     summary = score_file(model, holes, out, chunk_size=50, nan_policy="drop")
     rows = out.read_text().splitlines()
-    assert rows[3] == "nan,-1" and len(rows) == len(X) + 1 and summary.n_scored == len(X) - 1
+    assert rows[3] == ",-1" and len(rows) == len(X) + 1 and summary.n_scored == len(X) - 1
 
 
 def test_failed_scoring_leaves_no_output(X, tmp_path, store):

@@ -320,8 +320,11 @@ def test_events_reach_the_chosen_monitors(tmp_path, monkeypatch):
     with TestClient(create_app(settings)) as client:
         client.post("/v1/detect", json={"data": training_rows(50, 2)})
     lines = [json.loads(line) for line in log.read_text().splitlines()]
-    assert lines[0]["event"] == "detection.completed" and lines[0]["records"] == 50
-    assert lines[0]["stream"] == "serve:detect" and lines[0]["level"] == "info"
+    *anomalies, completed = lines  # the request's anomalies, then its detection.completed
+    assert completed["event"] == "detection.completed" and completed["records"] == 50
+    assert completed["stream"] == "serve:detect" and completed["level"] == "info"
+    assert len(anomalies) == completed["anomalies"] > 0
+    assert {a["event"] for a in anomalies} == {"anomaly.detected"}
 
 
 # ------------------------------------------------------------------------- health, dashboard

@@ -47,3 +47,20 @@ def test_import_adcore_is_cheap():
     )
     loaded = {m.split(".")[0] for m in json.loads(proc.stdout)}
     assert not loaded & {*HEAVY, "numpy", "typer", "rich", "pydantic"}
+
+
+PLUGIN_AUTHOR_NAMES = ("resolve_reference", "parse_numpydoc_params", "check_event_types")
+
+
+def test_names_for_plugin_authors_are_public_and_cheap():
+    """What plugins import from the core is public (``adcore.NAME``) and loads nothing heavy."""
+    code = (
+        "import json, sys, adcore\n"
+        f"names = {PLUGIN_AUTHOR_NAMES!r}\n"
+        "assert all(callable(getattr(adcore, n)) and n in adcore.__all__ for n in names)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = {m.split(".")[0] for m in json.loads(proc.stdout)}
+    assert not loaded & {*HEAVY, "numpy", "typer", "rich", "pydantic"}

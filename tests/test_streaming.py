@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adcore.detector import create_detector
-from adcore.errors import ParameterError, SchemaMismatchError
+from adcore.errors import DataError, ParameterError, SchemaMismatchError
 from adcore.events import EventBus
 from adcore.messaging import Message
 from adcore.streaming import (
@@ -223,15 +223,12 @@ def test_tumbling_window_retrains_on_whole_blocks():
     assert service.window.contents().tolist() == X[75:100].tolist()
 
 
-class FlakyFit:
-    """Mean-distance detector whose second fit fails (a refit that cannot happen)."""
-
-    fits = 0
+class NeedsVariance:
+    """Mean-distance detector that, as many libraries do, refuses to fit a constant feature."""
 
     def fit(self, X, y=None):
-        type(self).fits += 1
-        if type(self).fits == 2:
-            raise RuntimeError("out of memory")
+        if (X.std(axis=0) == 0).any():
+            raise ValueError("a feature has zero variance in the training data")
         self.mean_ = X.mean(axis=0)
         return self
 
@@ -239,22 +236,156 @@ class FlakyFit:
         return np.abs(X - self.mean_).sum(axis=1)
 
 
-def test_failed_refit_is_reported_and_the_previous_model_kept():
-    FlakyFit.fits = 0
-    X = np.random.default_rng(6).normal(size=(80, 3))
+class OutOfMemoryOnRefit(NeedsVariance):
+    """Fails its second fit with an error that is nobody's input: a bug, or the machine's."""
+
+    fits = 0
+
+    def fit(self, X, y=None):
+        type(self).fits += 1
+        if type(self).fits == 2:
+            raise RuntimeError("out of memory")
+        return super().fit(X, y)
+
+
+def _with_constant_block(seed: int) -> np.ndarray:
+    """80 rows whose rows 20-39 are all the same: a window a refit cannot use."""
+    X = np.random.default_rng(seed).normal(size=(80, 3))
+    X[20:40] = 1.0
+    return X
+
+
+def test_failed_refit_publishes_refit_failed_and_keeps_the_previous_model():
+    X = _with_constant_block(6)
     reports: list[str] = []
-    sink, events, _ = run_stream(lines_of(X), algo=FlakyFit, window=20, retrain="every:20", reports=reports)
-    assert len(sink.values) == 80
-    assert (
-        len(reports) == 1
-        and "periodic refit at record 40 failed" in reports[0]
-        and "out of memory" in reports[0]
+    sink, events, service = run_stream(
+        lines_of(X), algo=NeedsVariance, window=20, retrain="every:20", reports=reports
     )
+    assert len(sink.values) == 80  # every record scored: the first model went on scoring
+    assert len(reports) == 1 and "periodic refit at record 40 failed" in reports[0]
+    assert "zero variance" in reports[0] and "NeedsVariance" in reports[0]
     assert [(e.reason, e.offset) for e in events.of("model.retrained")] == [
         ("initial", 20),
         ("periodic", 60),
         ("periodic", 80),
     ]
+    (failed,) = events.of("model.refit_failed")
+    assert (failed.reason, failed.offset, failed.n_samples) == ("periodic", 40, 20)
+    assert failed.error_type == "DataError" and "zero variance" in failed.error
+    assert failed.algorithm == "NeedsVariance" and failed.model is None
+    kinds = [e.type for e in events.events if e.type.startswith("model.")]
+    assert kinds == ["model.retrained", "model.refit_failed", "model.retrained", "model.retrained"]
+    assert service.stats.refit_failures == 1 and service.stats.retrains == 3
+
+
+def test_a_refit_failing_with_an_untyped_error_is_a_bug_and_propagates():
+    OutOfMemoryOnRefit.fits = 0
+    X = np.random.default_rng(6).normal(size=(80, 3))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_stream(lines_of(X), algo=OutOfMemoryOnRefit, window=20, retrain="every:20")
+
+
+class PositiveOnly:
+    """A log-scale detector: it cannot score a record with a value <= 0 (its data's fault)."""
+
+    def fit(self, X, y=None):
+        if (X <= 0).any():
+            raise ValueError("log-scale scores need values > 0")
+        self.mean_ = np.log(X).mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        if (X <= 0).any():
+            raise ValueError("log-scale scores need values > 0")
+        return np.abs(np.log(X) - self.mean_).sum(axis=1)
+
+
+def _positive_lines(n: int, bad: set[int], seed: int = 11) -> list[bytes]:
+    X = np.exp(np.random.default_rng(seed).normal(size=(n, 3)))
+    for i in bad:
+        X[i, 1] = -1.0
+    return lines_of(X)
+
+
+@pytest.mark.parametrize("batch_size", [7, 1000])
+def test_records_the_detector_refuses_go_to_the_dead_letters_and_the_stream_goes_on(batch_size):
+    bad = {25, 26, 40, 71, 99}
+    items = _positive_lines(100, bad)
+    letters = MemorySink()
+    reports: list[str] = []
+    sink, events, service = run_stream(
+        items, algo=PositiveOnly, window=20, retrain="never", batch_size=batch_size,
+        dead_letter=letters, reports=reports,
+    )  # fmt: skip
+    assert reports == []
+    out = sink.records()
+    assert [r["id"] for r in out] == [i for i in range(100) if i not in bad]  # the rest, in order
+    assert all(isinstance(r["score"], float) for r in out[20:])
+    rejected = letters.records()
+    assert [d["line_number"] for d in rejected] == [i + 1 for i in sorted(bad)]
+    reason = "PositiveOnly rejected the data (1 row): log-scale scores need values > 0"
+    assert all(d["error"] == reason for d in rejected)
+    assert json.loads(rejected[0]["line"])["id"] == 25  # the line as it came
+    assert service.stats.rejected == 5 and service.stats.records == 95 and service.stats.malformed == 0
+    completed = events.of("detection.completed")
+    assert sum(e.rejected for e in completed) == 5 and sum(e.records for e in completed) == 95
+    assert completed[-1].last_offset == 94  # offsets count output records: no gaps
+    anomalies = events.of("anomaly.detected")
+    assert all(out[e.offset]["id"] == e.record_id for e in anomalies)
+
+
+def test_refused_records_without_a_dead_letter_sink_are_reported_one_line_each():
+    reports: list[str] = []
+    sink, _, _ = run_stream(_positive_lines(30, {24}), algo=PositiveOnly, window=20, reports=reports)
+    assert len(sink.values) == 29
+    assert reports == [
+        "skipped line 25: PositiveOnly rejected the data (1 row): log-scale scores need values > 0"
+    ]
+
+
+class NeedsNeighbours:
+    """Distance to the k-th nearest training row; like PyOD's knn, it needs more than k rows."""
+
+    def __init__(self, k: int = 5):
+        self.k = k
+
+    def fit(self, X, y=None):
+        if self.k >= len(X):
+            raise ValueError(f"Expected k < n_samples, but k = {self.k}, n_samples = {len(X)}")
+        self.X_ = X
+        return self
+
+    def decision_function(self, X):
+        d = np.sqrt(((X[:, None, :] - self.X_[None, :, :]) ** 2).sum(axis=2))
+        return np.sort(d, axis=1)[:, self.k]
+
+
+def test_a_first_fit_that_cannot_work_fails_before_any_warmup_record_is_written():
+    from adcore.services.spec import detector_spec
+
+    detector = detector_spec(NeedsNeighbours, {"k": 50}, seed=0).build()
+    sink = MemorySink()
+    cfg = StreamConfig(window=40, batch_size=8).validated()  # warm-up spans five batches
+    service = StreamingService(
+        ListSource(lines_of(np.random.default_rng(1).normal(size=(60, 3)))), sink,
+        StreamModel.from_algorithm(detector), cfg,
+    )  # fmt: skip
+    with pytest.raises(ParameterError) as caught:
+        service.run()
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(
+        "NeedsNeighbours cannot be fitted on a warm-up of 40 records"
+    )
+    assert "k=50" in message and "Expected k < n_samples" in message
+    assert caught.value.parameter == "k" and caught.value.algorithm == "NeedsNeighbours"
+    assert sink.values == []  # nothing misleading was written
+
+
+def test_a_first_fit_refused_by_the_data_itself_ends_the_stream_with_that_error():
+    X = np.random.default_rng(2).normal(size=(60, 3))
+    X[:, 2] = 4.0  # constant: only the real window shows it
+    with pytest.raises(DataError, match=r"NeedsVariance rejected the data .*zero variance"):
+        run_stream(lines_of(X), algo=NeedsVariance, window=20, batch_size=8)
 
 
 # ------------------------------------------------------------------------ drift wiring
@@ -354,6 +485,14 @@ def test_save_retrained_writes_new_versions_under_another_name(stored_model):
     X = np.random.default_rng(9).normal(size=(100, 3))
     sink, events, _ = run_stream(lines_of(X), model=model, window=40, retrain="every:40")
     assert [e.model for e in events.of("model.retrained")] == ["payments-live@1", "payments-live@2"]
+    saved = events.of("model.saved")
+    assert [(e.model, e.name, e.version, e.n_samples) for e in saved] == [
+        ("payments-live@1", "payments-live", 1, 40),
+        ("payments-live@2", "payments-live", 2, 40),
+    ]
+    assert saved[0].sha256 and saved[0].algorithm == "core:hbos"
+    kinds = [e.type for e in events.events if e.type.startswith("model.")]
+    assert kinds == ["model.retrained", "model.saved"] * 2  # each save right after its fit
     assert sink.records()[-1]["model"] == "payments-live@2"
     store = open_store(stored_model)
     assert [r.version for r in store.list("payments-live")] == [1, 2]

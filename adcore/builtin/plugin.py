@@ -56,7 +56,7 @@ def register_storage(register: Register) -> None:
             "adcore.stores.postgres:open_store",
             summary="PostgreSQL index + S3 artifacts: postgresql://USER@HOST/DB?artifacts=s3://BUCKET/PREFIX",
             needs=["psycopg", "boto3"],
-            extra="postgres",
+            install="adcore[postgres]",
         )
 
 

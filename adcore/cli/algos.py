@@ -62,10 +62,11 @@ def register(app: typer.Typer) -> None:
         if info["missing"]:
             console.print(f"[yellow]needs (not installed): {', '.join(info['missing'])}[/]")
         table = Table(title="parameters (--param KEY=VALUE)", title_justify="left")
-        for column in ("name", "type", "default", "description"):
+        columns = ("name", "type", "default", "constraint", "description")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for row in info["parameters"]:
-            table.add_row(row["name"], row["type"], row["default"], row["description"])
+            table.add_row(*(row.get(column, "") for column in columns))
         if not info["parameters"]:
             console.print("no parameters of its own")
         else:

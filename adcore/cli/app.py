@@ -54,4 +54,7 @@ def build_app(*, with_plugins: bool = True) -> typer.Typer:
         from adcore.plugins import get_host
 
         get_host().add_commands(app)
+    from adcore.cli.text import unwrap_help
+
+    unwrap_help(app)  # docstrings wrapped by hand would break sentences in the terminal
     return app

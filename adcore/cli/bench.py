@@ -71,33 +71,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _run_with_progress(names, paths, ensemble, seed, label_column, run_benchmark):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Run the benchmark under a bar of datasets x detectors (on a terminal only)."""
+    from adcore.cli.progress import bar
 
-    from adcore.cli.console import stderr_console
-
-    total = len(paths) * len(names)
     records = []
-    console = stderr_console()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("benchmark", total=total)
-
-        def on_progress(label: str) -> None:
-            progress.update(task, description=label)
-
+    with bar("benchmark", len(paths) * len(names)) as shown:
         for record in run_benchmark(
-            names, paths, ensemble=ensemble, seed=seed, label_column=label_column, on_progress=on_progress
+            names, paths, ensemble=ensemble, seed=seed, label_column=label_column, on_progress=shown.describe
         ):
             records.append(record)
-            if not record.detector.startswith("ensemble("):
-                progress.advance(task)
+            if not record.detector.startswith("ensemble("):  # combining scores is not a fit
+                shown.advance()
     return records
 
 

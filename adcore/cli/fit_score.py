@@ -8,7 +8,9 @@ from typing import Any
 import typer
 
 from adcore.cli import options
-from adcore.cli.console import print_json, stderr_console
+from adcore.cli.console import print_json
+from adcore.cli.output import OutputFormat
+from adcore.cli.text import help_paragraphs, plural
 
 STORE = typer.Option(
     None,
@@ -25,6 +27,7 @@ class ScoreNan(str, Enum):
 
 def register(app: typer.Typer) -> None:
     @app.command("fit")
+    @help_paragraphs
     def fit_cmd(
         algo: str = typer.Option(..., "--algo", "-a", help="Detector name, e.g. core:hbos (adcore algos)."),
         input_path: str = options.INPUT,
@@ -46,6 +49,7 @@ def register(app: typer.Typer) -> None:
         """
         import contextlib
 
+        from adcore.cli.progress import status
         from adcore.cli.run import build_detector
         from adcore.data import read_dataset
         from adcore.models import fit_model
@@ -63,23 +67,21 @@ def register(app: typer.Typer) -> None:
             schema = TrainingSchema.from_dataset(
                 dataset, columns=selected, header=header, nan_policy=nan.value
             )
-            record = fit_model(detector, dataset, schema, name=model).save(model, store=opened)
+            with status(f"fitting {algo} on {plural(dataset.n_samples, 'row')}"):
+                record = fit_model(detector, dataset, schema, name=model).save(model, store=opened)
         if as_json:
             print_json({**record.to_dict(), "store": _redacted(opened.url)})
             return
         typer.echo(record.ref)
-        typer.echo(
-            f"stored {record.ref}: {record.algorithm} on {record.n_samples} rows x {record.n_features} "
-            f"features, threshold {record.threshold:.6g}, "
-            f"{record.metrics['n_anomalies']} training rows anomalous",
-            err=True,
-        )
+        _print_fit_summary(record)
 
     @app.command("score")
+    @help_paragraphs
     def score_cmd(
         model: str = typer.Option(..., "--model", "-m", help="NAME (latest version) or NAME@VERSION."),
         input_path: str = options.INPUT,
         output: str = options.OUTPUT,
+        fmt: OutputFormat = options.FORMAT,
         chunk_size: int = typer.Option(
             100_000, "--chunk-size", min=1, help="Rows read and scored at a time (bounds memory)."
         ),
@@ -89,31 +91,50 @@ def register(app: typer.Typer) -> None:
         ),
         no_header: bool = options.NO_HEADER,
         nan: ScoreNan = typer.Option(ScoreNan.error, "--nan", help="Missing values: error, or drop the row."),
-        as_json: bool = options.JSON,
+        as_json: bool = options.JSON_INSTEAD_OF_ROWS,
     ) -> None:
         """Score a file with a stored model (no refit), in chunks of --chunk-size rows.
 
         Labels use the threshold stored with the model. The input must have the training
-        features (count, and names/order when known); the output has one row per input row.
+        features (count, and names/order when known).
+
+        The rows go to stdout (csv, or --format), or to --output FILE, one per input row. The
+        summary goes to stderr; --json prints it on stdout instead of the rows (add --output
+        to keep them).
         """
+        from adcore.cli.output import reader_may_leave, resolve_output
+        from adcore.cli.progress import bar, known_row_count
         from adcore.models import load_model
         from adcore.scoring import score_file
 
-        if output:
-            from adcore.data import check_output_path
-
-            check_output_path(output)
+        target = resolve_output(output, fmt, as_json)
         loaded = load_model(model, store)
-        summary = score_file(
-            loaded,
-            input_path,
-            output or None,
-            chunk_size=chunk_size,
-            columns=options.split_columns(columns),
-            header=options.header_flag(no_header),
-            nan_policy=nan.value,
-        )
+        summary = None
+        with (
+            reader_may_leave(),
+            bar(
+                f"scoring with {loaded.ref}",
+                known_row_count(input_path),
+                unit="rows",
+                enabled=not target.on_terminal,  # rows on the terminal: a bar would garble them
+            ) as shown,
+        ):
+            summary = score_file(
+                loaded,
+                input_path,
+                target.path,
+                chunk_size=chunk_size,
+                columns=options.split_columns(columns),
+                header=options.header_flag(no_header),
+                nan_policy=nan.value,
+                fmt=target.fmt,
+                stream=target.stream,
+                on_chunk=shown.advance,
+            )
+        if summary is None:  # the reader of stdout left early (| head): nothing more to say
+            return
         payload = summary.to_dict()
+        payload["output"] = target.name
         payload["threshold"] = loaded.threshold
         if as_json:
             print_json(payload)
@@ -127,22 +148,41 @@ def _redacted(url: str) -> str:
     return redact_url(url)
 
 
-def _print_score_summary(payload: dict[str, Any]) -> None:
-    from rich.table import Table
+def _print_fit_summary(record: Any) -> None:
+    """What was stored, its threshold in the precision of its training scores, and its seed."""
+    from adcore.cli.summaries import print_lines, seed_line, seed_used
+    from adcore.cli.text import NumberFormat
 
-    console = stderr_console()
-    share = payload["n_anomalies"] / max(payload["n_scored"], 1)
-    console.print(
-        f"[bold]{payload['model']}[/]: {payload['n_anomalies']} of {payload['n_rows']} rows anomalous "
-        f"({share:.1%}), threshold {payload['threshold']:.6g}, {payload['seconds']:.3f}s"
+    quantiles = getattr(record, "score_quantiles", None) or {}
+    number = NumberFormat.for_values([record.threshold, *quantiles.values()])
+    seed = getattr(record, "seed", None)
+    if seed is None:
+        seed = seed_used({}, record.params)
+    print_lines(
+        [
+            f"stored {record.ref}: {record.algorithm} on {plural(record.n_samples, 'row')} x "
+            f"{plural(record.n_features, 'feature')}, threshold {number.exact(record.threshold)}, "
+            f"{plural(record.metrics['n_anomalies'], 'training row')} anomalous",
+            seed_line(seed),
+        ]
     )
+
+
+def _print_score_summary(payload: dict[str, Any]) -> None:
+    """Counts, the stored threshold beside the scores in one precision, time, the top rows."""
+    from adcore.cli.summaries import anomalous_rows, print_lines, seconds, top_table
+    from adcore.cli.text import NumberFormat
+
+    number = NumberFormat.for_values([payload["threshold"], payload["score_min"], payload["score_max"]])
+    dropped = payload["n_rows"] - payload["n_scored"]
+    dropped_note = f" ({plural(dropped, 'row')} dropped)" if dropped else ""
     top = payload["top_anomalies"][:5]
-    if top:
-        table = Table(title=f"top {len(top)}", title_justify="left")
-        for column in ("row", "score", "confidence"):
-            table.add_column(column, justify="right")
-        for a in top:
-            table.add_row(str(a["index"]), f"{a['score']:.6g}", f"{a['confidence']:.2f}")
-        console.print(table)
-    if payload["output"]:
-        console.print(f"scores written to {payload['output']}")
+    print_lines(
+        [
+            f"[bold]{payload['model']}[/]: {anomalous_rows(payload['n_anomalies'], payload['n_rows'])}"
+            f"{dropped_note}, "
+            f"threshold {number.exact(payload['threshold'])}, {seconds(payload['seconds'])}",
+            top_table(top, number) if top else None,
+            f"scores written to {payload['output']}" if payload["output"] not in (None, "-") else None,
+        ]
+    )

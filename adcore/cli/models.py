@@ -9,6 +9,7 @@ import typer
 
 from adcore.cli.console import print_json, stdout_console
 from adcore.cli.fit_score import STORE
+from adcore.cli.text import NumberFormat, help_paragraphs, plural
 
 
 def _store(url: str | None) -> Any:
@@ -56,7 +57,8 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         latest = {r.name: r.version for r in records}
-        table = Table(title=f"{len(records)} model versions in {url}  (* = latest)", title_justify="left")
+        title = f"{plural(len(records), 'model version')} in {url}  (* = latest)"
+        table = Table(title=title, title_justify="left")
         for column in ("model", "algorithm", "features", "rows", "threshold", "created", "size"):
             table.add_column(column, justify="right" if column in ("features", "rows", "size") else "left")
         for r in records:
@@ -93,15 +95,18 @@ def register(app: typer.Typer) -> None:
             return
         typer.echo(f"{record.ref}  {record.algorithm}  (created {record.created_at})")
         features = ", ".join(record.feature_names) if record.feature_names else "(unnamed)"
+        number = NumberFormat.for_values([record.threshold, *record.score_quantiles.values()])
         rows = [
             ("store", url),
             ("params", _inline(record.params)),
             (
                 "threshold",
-                f"{record.threshold:.6g} ({record.threshold_method}, contamination {record.contamination:g})",
+                f"{number.exact(record.threshold)} "
+                f"({record.threshold_method}, contamination {record.contamination:g})",
             ),
-            ("trained on", f"{record.n_samples} rows x {record.n_features} features"),
+            ("trained on", f"{plural(record.n_samples, 'row')} x {plural(record.n_features, 'feature')}"),
             ("features", features),
+            ("seed", "-" if getattr(record, "seed", None) is None else str(record.seed)),
             ("read options", _inline({k: v for k, v in record.read_options.items() if v is not None})),
             ("score quantiles", _inline({k: round(v, 6) for k, v in record.score_quantiles.items()})),
             (
@@ -117,6 +122,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {key.ljust(width)}  {value}")
 
     @models.command("rm")
+    @help_paragraphs
     def rm_cmd(
         ctx: typer.Context,
         ref: str = typer.Argument(..., help="NAME@VERSION, or NAME with --all."),

@@ -18,7 +18,16 @@ OUTPUT = typer.Option(
     None,
     "--output",
     "-o",
-    help="Scores file; the format follows the extension: csv, parquet, jsonl, json, npy.",
+    help="Scores file (its extension names the format: csv, tsv, parquet, jsonl, json, npy), "
+    "or - for stdout; without it the rows go to stdout.",
+)
+FORMAT = typer.Option(
+    None,
+    "--format",
+    "-f",
+    metavar="<format>",
+    help="Format of the rows: csv (default on stdout), tsv, jsonl, json, parquet, npy; "
+    "for a file it must match the extension.",
 )
 COLUMNS = typer.Option(
     None, "--columns", help="Comma-separated feature columns; other columns pass through to the output."
@@ -35,8 +44,17 @@ THRESHOLD = typer.Option(
     "a vote ensemble defaults to a majority (fixed:0.5).",
 )
 PARAM = typer.Option(None, "--param", "-p", help="Detector parameter KEY=VALUE (repeatable).")
-SEED = typer.Option(None, "--seed", help="Random seed, passed as random_state.")
+SEED = typer.Option(
+    None,
+    "--seed",
+    help="Random seed (random_state); the summary shows the seed used, to repeat a run.",
+)
 JSON = typer.Option(False, "--json", help="Print a JSON summary on stdout.")
+JSON_INSTEAD_OF_ROWS = typer.Option(
+    False,
+    "--json",
+    help="Print a JSON summary on stdout instead of the rows; add --output FILE to write the rows too.",
+)
 
 
 def split_columns(columns: str | None) -> list[str] | None:

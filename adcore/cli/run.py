@@ -7,7 +7,9 @@ from typing import Any
 import typer
 
 from adcore.cli import options
-from adcore.cli.console import print_json, stderr_console
+from adcore.cli.console import print_json
+from adcore.cli.output import OutputFormat
+from adcore.cli.text import help_paragraphs, plural
 
 
 def build_detector(
@@ -40,43 +42,50 @@ def build_detector(
 
 
 def print_summary(result: Any, output: str | None, *, top: int = 5) -> None:
-    """A short human summary on stderr: counts, threshold, the most anomalous rows."""
-    from rich.table import Table
+    """A short human summary on stderr: counts, threshold, timing, seed, the most anomalous rows.
 
-    console = stderr_console()
-    share = result.n_anomalies / max(result.n_samples, 1)
-    console.print(
-        f"[bold]{result.algorithm}[/]: {result.n_anomalies} of {result.n_samples} rows anomalous "
-        f"({share:.1%}), threshold {result.threshold:.6g}, fit {result.metadata.get('fit_seconds', 0):.3f}s"
-    )
-    ensemble = result.metadata.get("ensemble")
-    if ensemble:
-        weights = ensemble.get("weights") or [None] * len(ensemble["members"])
-        parts = [
-            f"{m} ({w:.2f})" if w is not None else m
-            for m, w in zip(ensemble["members"], weights, strict=True)
+    The threshold and the scores share one precision (:class:`NumberFormat`), so a threshold of
+    zero never sits beside a score of ``2.9922e-17`` as if they differed.
+    """
+    from adcore.cli.summaries import anomalous_rows, fit_time, print_lines, seed_line, seed_used, top_table
+    from adcore.cli.text import NumberFormat
+
+    anomalies = [a.to_dict() for a in result.anomalies[:top]]
+    summary = result.summary()
+    number = NumberFormat.for_values([result.threshold, summary["score_min"], summary["score_max"]])
+    print_lines(
+        [
+            f"[bold]{result.algorithm}[/]: {anomalous_rows(result.n_anomalies, result.n_samples)}, "
+            f"threshold {number.exact(result.threshold)}, {fit_time(result.metadata, result.algorithm)}",
+            _ensemble_line(result.metadata.get("ensemble")),
+            seed_line(seed_used(result.metadata, result.params)),
+            top_table(anomalies, number) if anomalies else None,
+            f"scores written to {output}" if output and output != "-" else None,
         ]
-        console.print(f"ensemble {ensemble['combine']} of {', '.join(parts)}")
-    anomalies = result.anomalies[:top]
-    if anomalies:
-        table = Table(title=f"top {len(anomalies)}", title_justify="left")
-        for column in ("row", "score", "confidence"):
-            table.add_column(column, justify="right")
-        for a in anomalies:
-            table.add_row(str(a.index), f"{a.score:.6g}", f"{a.confidence:.2f}")
-        console.print(table)
-    if output:
-        console.print(f"scores written to {output}")
+    )
+
+
+def _ensemble_line(ensemble: dict[str, Any] | None) -> str | None:
+    """``ensemble consensus of pyod:iforest (0.52), core:hbos (0.48)``."""
+    if not ensemble:
+        return None
+    weights = ensemble.get("weights") or [None] * len(ensemble["members"])
+    parts = [
+        f"{m} ({w:.2f})" if w is not None else m for m, w in zip(ensemble["members"], weights, strict=True)
+    ]
+    return f"ensemble {ensemble['combine']} of {', '.join(parts)}"
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
+    @help_paragraphs
     def run_cmd(
         algo: str = typer.Option(
             ..., "--algo", "-a", help="Detector name (adcore algos), or several for an ensemble: a,b,c."
         ),
         input_path: str = options.INPUT,
         output: str = options.OUTPUT,
+        fmt: OutputFormat = options.FORMAT,
         contamination: float = options.CONTAMINATION,
         threshold: str = options.THRESHOLD,
         param: list[str] = options.PARAM,
@@ -84,7 +93,7 @@ def register(app: typer.Typer) -> None:
         columns: str = options.COLUMNS,
         no_header: bool = options.NO_HEADER,
         nan: options.NanPolicy = options.NAN,
-        as_json: bool = options.JSON,
+        as_json: bool = options.JSON_INSTEAD_OF_ROWS,
         combine: str = options.COMBINE,
         normalize: str = options.NORMALIZE,
         jobs: int | None = options.JOBS,
@@ -92,34 +101,54 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit a detector (or an ensemble: --algo a,b,c) on a file and score every row of it.
 
-        The output has one row per input row, in order, with 'score' (higher = more
-        anomalous) and 'label' (1 = anomaly), after any pass-through columns.
-        """
-        import numpy as np
+        One row per input row, in order: any pass-through columns, 'score' (higher = more
+        anomalous; empty for a row --nan drop removed) and 'label' (1 = anomaly, -1 = dropped).
 
-        from adcore.data import check_output_path, write_scores
+        The rows go to stdout (csv, or --format), or to --output FILE. The summary goes to
+        stderr; --json prints it on stdout instead of the rows (add --output to keep them).
+        """
+        from adcore.cli.output import reader_may_leave, resolve_output
+        from adcore.cli.progress import status
         from adcore.detection import fit_detect
         from adcore.errors import ParameterError
 
-        if output:
-            check_output_path(output)
+        target = resolve_output(output, fmt, as_json)
         if combine == "stack" and not labels:
             raise ParameterError("--combine stack needs --labels COLUMN (a few rows labelled 1 or 0)")
         ensemble = {"combine": "stack" if labels else combine, "normalize": normalize, "jobs": jobs}
         detector = build_detector(algo, param, contamination, threshold, seed, ensemble)
-        dataset, y = options.read_input(input_path, columns, no_header, nan.value, labels)
-        result = fit_detect(detector, dataset, y=y)
-        if output:
-            write_scores(
-                output,
-                dataset.expand(result.scores, np.nan),
-                dataset.expand(result.labels, -1),
-                passthrough=dataset.passthrough,
-            )
+        with status(f"reading {input_path}") as shown:
+            dataset, y = options.read_input(input_path, columns, no_header, nan.value, labels)
+            shown.update(f"fitting {algo} on {plural(dataset.n_samples, 'row')}")
+            result = fit_detect(detector, dataset, y=y)
+            if target.path is not None:
+                shown.update("writing the scores")
+                _write_rows(target, dataset, result)
+        if target.stream is not None:  # after the spinner: rows on a terminal must not mix with it
+            with reader_may_leave():
+                _write_rows(target, dataset, result)
         if as_json:
             summary = result.summary()
-            summary["output"] = output
+            summary["output"] = target.name
             summary["top_anomalies"] = [a.to_dict() for a in result.anomalies[:10]]
             print_json(summary)
         else:
-            print_summary(result, output)
+            print_summary(result, target.name)
+
+
+def _write_rows(target: Any, dataset: Any, result: Any) -> None:
+    """One output row per input row: rows that --nan drop removed get no score and label -1."""
+    import numpy as np
+
+    from adcore.data import write_scores
+
+    if not target.writes_rows:
+        return
+    write_scores(
+        target.path or "<stdout>",
+        dataset.expand(result.scores, np.nan),
+        dataset.expand(result.labels, -1),
+        passthrough=dataset.passthrough,
+        fmt=target.fmt,
+        stream=target.stream,
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from adcore.cli.text import help_paragraphs
+
 EXTRA_HINT = "adcore serve needs the server extra: pip install 'adcore[server]'"
 
 
@@ -40,6 +42,7 @@ LOG_LEVEL = typer.Option("info", "--log-level", help="uvicorn log level: critica
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
+    @help_paragraphs
     def serve_cmd(
         host: str = HOST,
         port: int = PORT,

@@ -1,9 +1,10 @@
 """``adcore stream``: score JSON records as they arrive, with drift detection and retraining.
 
-Thin: it validates every option and opens every endpoint (raising ``adcore.errors`` types,
-so mistakes exit 2 with one line *before* the first record is read), then hands over to
-:class:`adcore.streaming.StreamingService`. SIGTERM finishes and flushes the current
-batch, then exits 0, as EOF does.
+Thin: it parses the options and hands them to :func:`adcore.services.stream.open_stream`,
+which checks every option and opens every endpoint (raising ``adcore.errors`` types, so
+mistakes exit 2 with one line *before* the first record is read); then it runs the stream,
+with SIGTERM finishing and flushing the current batch (exit 0, as at EOF), and prints the
+summary line.
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from typing import Any
 import typer
 
 from adcore.cli import options
+from adcore.cli.text import help_paragraphs, plural
 
 _EPILOG = "Output: one JSON line per valid input record, in order. See docs/streaming.md."
-
-
-def _parse_features(text: str | None) -> list[str] | None:
-    return options.split_columns(text) if text is not None else None
 
 
 def _setup_log_monitor() -> None:
@@ -36,44 +34,27 @@ def _setup_log_monitor() -> None:
     logger.propagate = False
 
 
-def _build_model(
-    algo: str | None,
-    model_ref: str | None,
-    store: str | None,
-    params: list[str] | None,
-    contamination: float | None,
-    threshold: str | None,
-    seed: int | None,
-    save_retrained: str | None,
-) -> Any:
-    from adcore.errors import ParameterError
-    from adcore.streaming import StreamModel
-
-    if model_ref is not None:
-        given = [
-            name
-            for name, value in (
-                ("--algo", algo),
-                ("--param", params),
-                ("--contamination", contamination),
-                ("--threshold", threshold),
-                ("--seed", seed),
-            )
-            if value
-        ]
-        if given:
-            raise ParameterError(
-                f"{', '.join(given)} cannot be combined with --model (the model brings its own)"
-            )
-        return StreamModel.from_registry(model_ref, store=store, save_as=save_retrained)
-    from adcore.cli.run import build_detector
-
-    detector = build_detector(algo or "core:hbos", params, contamination, threshold, seed)
-    return StreamModel.from_algorithm(detector, save_as=save_retrained, store=store)
+def summary_line(stats: Any, seed: int | None) -> str:
+    """``stream: 300 records (100 warm-up), 1 malformed, 4 anomalies, 0 drifts, 1 fit in 0.12s, seed 7``."""
+    parts = [
+        f"stream: {plural(stats.records, 'record')} ({stats.warmup} warm-up)",
+        f"{stats.malformed} malformed",
+    ]
+    if stats.rejected:
+        parts.append(f"{stats.rejected} rejected by the detector")
+    parts += [plural(stats.anomalies, "anomaly", "anomalies"), plural(stats.drifts, "drift")]
+    fits = plural(stats.retrains, "fit")
+    if stats.refit_failures:
+        fits += f" ({plural(stats.refit_failures, 'failed refit')})"
+    parts.append(f"{fits} in {stats.seconds:.2f}s")
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    return ", ".join(parts)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("stream", epilog=_EPILOG)
+    @help_paragraphs
     def stream_cmd(
         algo: str = typer.Option(
             None, "--algo", "-a", help="Detector fitted by the stream (default core:hbos)."
@@ -124,7 +105,10 @@ def register(app: typer.Typer) -> None:
         ),
         events: str = typer.Option(None, "--events", help="Sink URL receiving events as JSON lines."),
         dead_letter: str = typer.Option(
-            None, "--dead-letter", help="Sink URL for malformed lines (default: one line each on stderr)."
+            None,
+            "--dead-letter",
+            help="Sink URL for malformed lines and records the detector rejects "
+            "(default: one line each on stderr).",
         ),
         param: list[str] = options.PARAM,
         contamination: float = typer.Option(
@@ -139,79 +123,48 @@ def register(app: typer.Typer) -> None:
         """Score a stream of JSON records (objects or arrays), one output line per valid record.
 
         Micro-batches keep it fast; --max-delay-ms bounds how long a record waits. Malformed
-        lines are reported and skipped. SIGTERM or EOF: the current batch is finished and
-        flushed, then the command exits 0.
+        lines, and records the detector refuses, are reported and skipped; a refit that fails
+        keeps the previous model. SIGTERM or EOF: the current batch is finished and flushed,
+        then the command exits 0.
         """
-        import signal
         import sys
 
-        from adcore.events import EventBus, load_monitors, load_subscribers
-        from adcore.messaging import open_sink, open_source
-        from adcore.streaming import StreamConfig, StreamingService
-        from adcore.streaming.config import parse_drift_params
+        from adcore.services.stream import open_stream
 
         def report(message: str) -> None:
             sys.stderr.write(message + "\n")
             sys.stderr.flush()
 
-        config = StreamConfig(
+        if any(name.split(":")[-1] == "log" for name in monitor or []):
+            _setup_log_monitor()
+        stream = open_stream(
+            source,
+            sink,
+            algo=algo,
+            model=model_ref,
+            store=store,
+            params=param or None,
+            contamination=contamination,
+            threshold=threshold,
+            seed=seed,
+            features=options.split_columns(features) if features is not None else None,
+            keep_features=keep_features,
             window=window,
             window_type=window_type,
             warmup=warmup,
             retrain=retrain,
             drift=drift,
             drift_on=drift_on,
-            drift_params=parse_drift_params(drift_param),
+            drift_params=drift_param or None,
+            save_retrained=save_retrained,
             batch_size=batch_size,
             max_delay_ms=max_delay_ms,
-            features=_parse_features(features),
-            keep_features=keep_features,
-            save_retrained=save_retrained,
-            from_model=model_ref is not None,
-        ).validated()
-        model = _build_model(algo, model_ref, store, param, contamination, threshold, seed, save_retrained)
-        opened: list[Any] = []
-        try:
-            monitors = load_monitors(monitor or [])
-            if any(name.split(":")[-1] == "log" for name in monitor or []):
-                _setup_log_monitor()
-            event_sinks = [open_sink(events)] if events else []
-            opened += event_sinks
-            bus = EventBus(
-                monitors=monitors,
-                sinks=event_sinks,
-                subscribers=load_subscribers(on_error=report),
-                on_error=report,
-            )
-            letters = open_sink(dead_letter) if dead_letter else None
-            if letters is not None:
-                opened.append(letters)
-            out = open_sink(sink)
-            opened.append(out)
-            src = open_source(source)
-            opened.append(src)
-            service = StreamingService(
-                src, out, model, config, events=bus, dead_letter=letters, report=report
-            )
-        except BaseException:
-            for endpoint in reversed(opened):
-                endpoint.close()
-            raise
-        installed, previous = False, None
-        try:
-            previous = signal.signal(signal.SIGTERM, lambda *_: service.stop())
-            installed = True
-        except ValueError:  # not the main thread (embedded): no signal handling
-            pass
-        try:
-            stats = service.run()
-        finally:
-            if installed:
-                signal.signal(signal.SIGTERM, previous)
-            service.close()
+            monitors=monitor or (),
+            events=events,
+            dead_letter=dead_letter,
+            report=report,
+        )
+        with stream:
+            stats = stream.run(stop_on_sigterm=True)
         if not quiet:
-            report(
-                f"stream: {stats.records} records ({stats.warmup} warm-up), {stats.malformed} malformed, "
-                f"{stats.anomalies} anomalies, {stats.drifts} drifts, {stats.retrains} fits "
-                f"in {stats.seconds:.2f}s"
-            )
+            report(summary_line(stats, stream.seed))

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from adcore.errors import DataError
+from adcore.errors import DataError, DataTypeError
 from adcore.io.checks import (
-    _JSON_NUMBER_TYPES,
     _apply_policy,
     _check_chunk,
     _check_policy,
@@ -106,8 +105,7 @@ class Dataset:
                 )
             names = _names_for(arr.shape[1], feature_names, source)
             source = source or "array"
-        if arr.shape[0] == 0 or arr.shape[1] == 0:
-            raise DataError(f"no data: the array has shape {arr.shape}", path=source)
+        _check_not_empty(arr.shape, source)
         path = None if source in ("array", "dataframe") else source
         n_input = arr.shape[0]
         _check_chunk(arr, names, _row_locator(0), path, nan_policy)
@@ -132,8 +130,38 @@ def _names_for(n: int, feature_names: Sequence[str] | None, path: str | None) ->
     return names
 
 
+def _check_not_empty(shape: tuple[int, ...], source: str | None) -> None:
+    """No rows or no columns: refused in scikit-learn's words ("0 sample(s) (shape=(0, 3)) ...")."""
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if shape[axis] == 0:
+            raise DataError(
+                f"no data: 0 {what}(s) (shape={shape}) while a minimum of 1 is required.", path=source
+            )
+
+
+def _is_number(value: Any) -> bool:
+    """A value an object array or nested list may hold as a number (None reads as NaN; bools do not count)."""
+    if value is None:
+        return True
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, (int, float, np.integer, np.floating))
+
+
 def _numeric_array(X: Any, source: str | None) -> np.ndarray:
-    """numpy array or nested lists -> float64 array; strings, bools and objects are refused."""
+    """numpy array, nested lists or array-like -> float64 array.
+
+    Numbers held as Python objects (``np.array([[1, 2]], dtype=object)``) are converted, as
+    scikit-learn does; strings, bools, complex numbers, sparse matrices and other objects are
+    refused, each with a message that says why (scikit-learn's words where its checks look for
+    them: "Complex data not supported", "Sparse data was passed", a TypeError for objects).
+    """
+    if hasattr(X, "toarray") and type(X).__module__.startswith("scipy.sparse"):
+        raise DataTypeError(
+            "Sparse data was passed for X, but dense data is required. "
+            "Use '.toarray()' to convert to a dense numpy array.",
+            path=source,
+        )
     if isinstance(X, np.ndarray):
         arr = X
     else:
@@ -152,19 +180,40 @@ def _numeric_array(X: Any, source: str | None) -> np.ndarray:
         raise DataError(
             "booleans are not numbers here; convert them first, e.g. X.astype(float)", path=source
         )
-    if kind in "OUS" and not isinstance(X, np.ndarray):
-        obj = np.asarray(X, dtype=object)
-        bad = np.frompyfunc(lambda v: type(v) not in _JSON_NUMBER_TYPES, 1, 1)(obj).astype(bool)
-        if obj.ndim in (1, 2) and not bad.any():
-            return np.array(obj.tolist(), dtype=np.float64)  # None -> NaN
-        if obj.ndim in (1, 2):
-            bad2 = bad.reshape(len(obj), -1)
-            i, j = _first_true(bad2)
-            v = obj.reshape(len(obj), -1)[i, j]
-            raise DataError(f"{v!r} is not a number", path=source, row=i, column=j)
+    if kind == "c":
+        raise DataError(
+            f"Complex data not supported (dtype {arr.dtype}); give real numbers, e.g. X.real or abs(X)",
+            path=source,
+        )
+    if kind == "O" or (kind in "US" and not isinstance(X, np.ndarray)):
+        return _objects_to_float(X, source)
     raise DataError(
         f"the array is not numeric (dtype {arr.dtype}); give ints or floats, e.g. X.astype(float)",
         path=source,
+    )
+
+
+def _objects_to_float(X: Any, source: str | None) -> np.ndarray:
+    """Nested lists or an object array of numbers -> float64; the first non-number is named."""
+    obj = np.asarray(X, dtype=object)
+    if obj.ndim not in (1, 2):
+        raise DataError(
+            f"expected a 2-D array (rows x features), got shape {obj.shape} (dtype object)", path=source
+        )
+    bad = ~np.frompyfunc(_is_number, 1, 1)(obj).astype(bool)
+    if not bad.any():
+        return np.array(obj.tolist(), dtype=np.float64)  # None -> NaN
+    i, j = _first_true(bad.reshape(len(obj), -1))
+    value = obj.reshape(len(obj), -1)[i, j]
+    if isinstance(value, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
+        raise DataError(f"{value!r} is not a number", path=source, row=i, column=j)
+    # What float() says of it: a TypeError, so scikit-learn's dtype check recognises it.
+    raise DataTypeError(
+        f"{value!r} is not a number (float() argument must be a string or a real number, "
+        f"not {type(value).__name__!r})",
+        path=source,
+        row=i,
+        column=j,
     )
 
 
@@ -202,6 +251,12 @@ def _from_dataframe(
     bad = [j for j in feat if not numeric(j)]
     if bad:
         j = bad[0]
+        if pdt.is_complex_dtype(df.dtypes.iloc[j]):
+            raise DataError(
+                f"Complex data not supported (dtype {df.dtypes.iloc[j]}); give real numbers",
+                path=source,
+                column=names[j],
+            )
         hint = (
             "pass feature_names=[...] to choose the feature columns (the others are kept as passthrough)"
             if feature_names is None

@@ -1,8 +1,10 @@
 """How each output format lays out a batch of scores (for `adcore.io.writers.ScoreWriter`).
 
-Format notes: JSON has no NaN/inf, so non-finite floats are written as null (json, jsonl); npy
-is a structured array (score f8, label i8, extra fields) and drops passthrough columns; Parquet
-and pyarrow are optional (MissingDependencyError without pyarrow).
+Format notes: a missing score (a row that ``--nan drop`` removed, expanded back as NaN) is
+written as an empty cell in csv/tsv, null in json/jsonl and Parquet, and NaN in npy, which has
+no missing value; JSON has no NaN/inf, so any non-finite float is null there. npy is a
+structured array (score f8, label i8, extra fields) and drops passthrough columns; Parquet and
+pyarrow are optional (MissingDependencyError without pyarrow).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class _Batch:
 
 
 class _Out:
+    needs_whole_file = False  # True: the writer seeks back or writes a footer, so cannot stream
+
     def __init__(self, fmt: str, path: str) -> None:
         self.fmt, self.path = fmt, path
 
@@ -58,8 +62,8 @@ class _CsvOut(_Out):
             if not self.started:
                 w.writerow(b.names)
                 self.started = True
-            cols = [v if isinstance(v, list) else v.tolist() for v in b.values]
-            w.writerows(zip(*cols, strict=True))  # floats go through repr(): exact round trip, NaN as "nan"
+            cols = [v if isinstance(v, list) else _csv_column(v) for v in b.values]
+            w.writerows(zip(*cols, strict=True))  # floats go through repr(): exact round trip
             tw.flush()
         finally:
             tw.detach()
@@ -70,6 +74,16 @@ class _CsvOut(_Out):
             w.writerow(_RESERVED)
             tw.flush()
             tw.detach()
+
+
+def _csv_column(v: np.ndarray) -> list:
+    """A numeric column as CSV cells: NaN (a dropped row's score) is an empty cell, not "nan"."""
+    out = v.tolist()
+    if v.dtype.kind == "f":
+        missing = np.isnan(v)
+        if missing.any():
+            out = ["" if m else x for x, m in zip(out, missing.tolist(), strict=True)]
+    return out
 
 
 def _json_default(o: Any) -> Any:
@@ -139,6 +153,8 @@ class _JsonOut(_Out):
 
 
 class _ParquetOut(_Out):
+    needs_whole_file = True
+
     def __init__(self, fmt: str, path: str) -> None:
         super().__init__(fmt, path)
         self.pa, self.pq = _pyarrow("writing")
@@ -150,7 +166,7 @@ class _ParquetOut(_Out):
         arrays = []
         for v, kind in zip(b.values, b.kinds, strict=True):
             if kind != "pass":
-                arrays.append(pa.array(v))
+                arrays.append(pa.array(v, from_pandas=True))  # NaN -> null: a missing score
                 continue
             try:
                 arr = pa.array(v)
@@ -200,6 +216,7 @@ class _NpyOut(_Out):
     """A structured .npy array written in chunks: the header is written first with room for any
     row count and rewritten in place with the real count on finish."""
 
+    needs_whole_file = True
     dtype: np.dtype | None = None
     count = 0
 

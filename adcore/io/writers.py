@@ -9,6 +9,12 @@ Every format is written to a temporary file next to the target and moved into pl
 os.replace only when complete, so a crash, an exception or a full disk never leaves a half-written
 output, and an existing output stays intact until the new one is whole.
 
+A writer may instead be given an open binary stream (``stream=sys.stdout.buffer``, as the CLI
+does for ``--output -``): text formats are streamed chunk by chunk, so a pipe sees rows as they
+are scored; npy and Parquet, which need the whole file (a row count in the header, a footer),
+are built in a spooled temporary file and copied out on close. A stream cannot be un-written,
+so an error mid-way leaves the rows already sent, as with any Unix filter.
+
 How each format lays out the rows is in `adcore.io.output_formats`.
 """
 
@@ -17,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from typing import Any
+import shutil
+import tempfile
+from typing import IO, Any
 
 import numpy as np
 
@@ -62,10 +70,24 @@ def write_scores(
     passthrough: dict[str, list] | None = None,
     extra: dict[str, np.ndarray] | None = None,
     fmt: str | None = None,
+    stream: IO[bytes] | None = None,
 ) -> None:
-    """Write one batch of scores atomically: a ScoreWriter with a single write."""
-    with ScoreWriter(path, fmt) as w:
+    """Write one batch of scores atomically (or to ``stream``): a ScoreWriter with a single write."""
+    with ScoreWriter(path, fmt, stream=stream) as w:
         w.write(scores, labels, passthrough=passthrough, extra=extra)
+
+
+def _stream_format(fmt: str | None, name: str) -> str:
+    """A stream has no extension: the format must be named, and be one adcore writes."""
+    if fmt is None:
+        raise DataError("writing to a stream needs a format (--format)", path=name)
+    f = _normalize_fmt(fmt)
+    if f not in SUPPORTED_OUTPUT_FORMATS:
+        raise DataError(f"cannot write {f!r} output; output formats: {', '.join(SUPPORTED_OUTPUT_FORMATS)}")
+    return f
+
+
+SPOOL_BYTES = 64 * 2**20  # npy/Parquet to a stream: kept in memory up to this size, then on disk
 
 
 class ScoreWriter:
@@ -74,15 +96,26 @@ class ScoreWriter:
     The first write fixes the columns; later writes must pass the same passthrough and extra
     names. Any exception inside the `with` block, inside write() or while finishing discards the
     temporary file and leaves any existing output untouched; the output appears only on close().
+    With ``stream`` (an open binary file, e.g. ``sys.stdout.buffer``), ``path`` only names it in
+    messages, ``fmt`` is required, and the stream is flushed but never closed.
     """
 
-    def __init__(self, path: str | os.PathLike, fmt: str | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, fmt: str | None = None, *, stream: IO[bytes] | None = None
+    ) -> None:
         self.path = os.fspath(path)
-        self.fmt = check_output_path(self.path, fmt)
+        self.fmt = check_output_path(self.path, fmt) if stream is None else _stream_format(fmt, self.path)
         # may raise MissingDependencyError (Parquet without pyarrow): before any file exists
         self._impl = _IMPLS[self.fmt](self.fmt, self.path)
-        self._tmp, fd = _create_temp(self.path)
-        self._file = os.fdopen(fd, "wb")
+        self._stream = stream
+        self._tmp: str | None = None
+        if stream is None:
+            self._tmp, fd = _create_temp(self.path)
+            self._file: Any = os.fdopen(fd, "wb")
+        elif self._impl.needs_whole_file:
+            self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed on close/abort
+        else:
+            self._file = stream
         self._pass_names: list[str] | None = None
         self._extra_names: list[str] | None = None
         self.n_rows = 0
@@ -117,7 +150,7 @@ class ScoreWriter:
             self._impl.write(self._file, batch)
         except BaseException as e:
             self.abort()
-            if isinstance(e, OSError):
+            if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):  # a reader that left: quiet
                 raise DataError(f"cannot write the output ({e.strerror or e})", path=self.path) from None
             raise
         self.n_rows += batch.n
@@ -130,17 +163,29 @@ class ScoreWriter:
             raise ValueError(f"ScoreWriter for {self.path} was aborted; nothing was written")
         try:
             self._impl.finish(self._file)
-            if not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
-            os.replace(self._tmp, self.path)
+            if self._stream is not None:
+                self._finish_stream()
+            else:
+                if not self._file.closed:
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                    self._file.close()
+                os.replace(self._tmp, self.path)
         except BaseException as e:
             self.abort()
-            if isinstance(e, OSError):
+            if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):
                 raise DataError(f"cannot write the output ({e.strerror or e})", path=self.path) from None
             raise
         self._state = "closed"
+
+    def _finish_stream(self) -> None:
+        """Copy a spooled npy/Parquet file out, then flush: the stream stays open for its owner."""
+        assert self._stream is not None
+        if self._file is not self._stream:
+            self._file.seek(0)
+            shutil.copyfileobj(self._file, self._stream)
+            self._file.close()
+        self._stream.flush()
 
     def abort(self) -> None:
         """Discard everything written so far (idempotent); an existing output is left as it was."""
@@ -149,10 +194,12 @@ class ScoreWriter:
         self._state = "aborted"
         with contextlib.suppress(Exception):
             self._impl.discard()
-        with contextlib.suppress(OSError):
-            self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        if self._file is not self._stream:  # never close a stream the caller owns
+            with contextlib.suppress(OSError):
+                self._file.close()
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
 
     def _batch(self, scores: Any, labels: Any, passthrough: dict[str, list], extra: dict[str, Any]) -> _Batch:
         s = np.asarray(scores, dtype=np.float64)

@@ -181,6 +181,7 @@ class DetectionResponse(BaseModel):
     anomalies: list[AnomalyOut] = Field(description="The anomalous rows, most anomalous first.")
     feature_names: list[str]
     params: dict[str, Any]
+    seed: int | None = Field(None, description="The seed the detector was fitted with: repeat with it.")
     metadata: dict[str, Any]
 
 

@@ -2,10 +2,14 @@
 
 Routes reach it as ``request.app.state.adcore``. After a detection or scoring call,
 :meth:`ServerState.record_scoring` updates the dashboard ring, the Prometheus counters
-(labelled by algorithm), the model's drift detector, and publishes
-``detection.completed`` / ``drift.detected`` events to the monitors chosen with
-``--monitor``. Events from the server carry ``stream="serve:<model or detect>"``, so a
-sink that also receives ``adcore stream`` events can tell them apart.
+(labelled by algorithm), the model's drift detector, and publishes ``detection.completed``,
+``anomaly.detected`` and ``drift.detected`` events; after a fit, :meth:`ServerState.record_fit`
+publishes ``model.saved``. Routes call both once the response body is built. The events go
+through the event bus a stream uses, to the monitors chosen with ``--monitor`` and the
+plugins' ``register_event_subscribers`` subscribers, delivered off the request path
+(:mod:`adcore.server.publisher`). Events from the server carry ``stream="serve:<model or
+detect>"`` (``serve:fit`` for fits), so a sink that also receives ``adcore stream`` events can
+tell them apart.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from adcore.server.drift_watch import DriftWatch
 from adcore.server.limits import TokenBucketLimiter
 from adcore.server.metrics import ServerMetrics
 from adcore.server.model_cache import ModelCache
+from adcore.server.publisher import EventPublisher
 from adcore.server.settings import ServerSettings
 from adcore.server.stores import ThreadStores
 
@@ -35,18 +40,22 @@ class ServerState:
     drift: DriftWatch
     rate_limiter: TokenBucketLimiter
     stores: ThreadStores
-    bus: Any
+    events: EventPublisher
     host: Any = None
     _cpu_limiter: Any = None
     _algorithms: list[dict[str, Any]] | None = field(default=None)
 
     @classmethod
     def create(cls, settings: ServerSettings, host: Any = None) -> ServerState:
-        from adcore.events import EventBus, load_monitors
+        from adcore.events import EventBus, load_monitors, load_subscribers
 
         metrics = ServerMetrics()
         names = [m for m in settings.monitors if m.split(":")[-1] != "prometheus"]  # built in: /metrics
-        bus = EventBus(monitors=load_monitors(names), on_error=_log_monitor_error)
+        bus = EventBus(
+            monitors=load_monitors(names, host=host),
+            subscribers=load_subscribers(host=host, on_error=_log_listener_error),
+            on_error=_log_listener_error,
+        )
         return cls(
             settings=settings,
             metrics=metrics,
@@ -59,7 +68,7 @@ class ServerState:
             ),
             rate_limiter=TokenBucketLimiter(settings.rate_limit, settings.rate_burst),
             stores=ThreadStores(settings.store),
-            bus=bus,
+            events=EventPublisher(bus),
             host=host,
         )
 
@@ -94,8 +103,8 @@ class ServerState:
         return self._algorithms
 
     def record_scoring(self, result: Any, *, kind: str, model: Any = None, duration_ms: float) -> None:
-        """Bookkeeping after one detect/score call (runs in the worker thread)."""
-        from adcore.events import DetectionCompleted, DriftDetected, utc_timestamp
+        """Bookkeeping after one detect/score call (in the worker thread, after the body is built)."""
+        from adcore.events import utc_timestamp
 
         ref = model.ref if model is not None else None
         stream = f"serve:{ref or kind}"
@@ -104,42 +113,86 @@ class ServerState:
         self.metrics.domain.scored(
             result.algorithm, result.n_samples, result.n_anomalies, duration_ms / 1000.0
         )
-        if self.bus.wants(DetectionCompleted.type):
-            self.bus.publish(
-                DetectionCompleted(
-                    stream=stream,
-                    records=result.n_samples,
-                    scored=result.n_samples,
-                    warmup=0,
-                    anomalies=result.n_anomalies,
-                    malformed=0,
-                    first_offset=0,
-                    last_offset=result.n_samples - 1,
-                    model=ref,
-                    threshold=float(result.threshold),
-                    duration_ms=round(duration_ms, 3),
-                )
-            )
+        events = _scoring_events(self.events, result, stream=stream, model=ref, duration_ms=duration_ms)
         if model is not None and ref is not None:
-            for signal in self.drift.update(ref, model.detector.decision_scores_, result.scores):
-                event = DriftDetected(
-                    stream=stream,
-                    detector=signal.detector,
-                    on="scores",
-                    offset=int(signal.index),
-                    statistic=_finite(signal.statistic),
-                    threshold=_finite(signal.threshold),
-                    p_value=_finite(signal.p_value),
-                    feature=signal.feature,
-                    action="none",
-                )
+            for event in self._drift_events(model, result, stream):
                 self.activity.add_drift({**event.to_dict(), "model": ref, "algorithm": result.algorithm})
-                self.metrics.domain.drifted(result.algorithm, signal.detector, "scores")
-                self.bus.publish(event)
-        self.bus.flush()
+                self.metrics.domain.drifted(result.algorithm, event.detector, "scores")
+                events.append(event)
+        self.events.publish(events)
+
+    def record_fit(self, record: Any) -> None:
+        """Publish ``model.saved`` for a model version a request fitted and stored."""
+        from adcore.events import ModelSaved
+
+        if self.events.wants(ModelSaved.type):
+            self.events.publish([ModelSaved.from_record(record, stream="serve:fit")])
+
+    def _drift_events(self, model: Any, result: Any, stream: str) -> list[Any]:
+        from adcore.events import DriftDetected
+
+        return [
+            DriftDetected(
+                stream=stream,
+                detector=signal.detector,
+                on="scores",
+                offset=int(signal.index),
+                statistic=_finite(signal.statistic),
+                threshold=_finite(signal.threshold),
+                p_value=_finite(signal.p_value),
+                feature=signal.feature,
+                action="none",
+            )
+            for signal in self.drift.update(model.ref, model.detector.decision_scores_, result.scores)
+        ]
 
     def close(self) -> None:
-        self.bus.close()
+        self.events.close()
+
+
+def _scoring_events(
+    events: EventPublisher, result: Any, *, stream: str, model: str | None, duration_ms: float
+) -> list[Any]:
+    """``detection.completed`` and one ``anomaly.detected`` per anomalous row, if anyone listens.
+
+    Rows count from 0 in the request's order (``offset``; ``line_number`` is ``offset + 1``).
+    """
+    import numpy as np
+
+    from adcore.events import AnomalyDetected, DetectionCompleted
+
+    out: list[Any] = []
+    threshold = float(result.threshold)
+    if result.n_anomalies and events.wants(AnomalyDetected.type):
+        scores = np.asarray(result.scores, dtype=np.float64)
+        for row in np.flatnonzero(np.asarray(result.labels) == 1).tolist():
+            out.append(
+                AnomalyDetected(
+                    stream=stream,
+                    offset=row,
+                    line_number=row + 1,
+                    score=float(scores[row]),
+                    threshold=threshold,
+                    model=model,
+                )
+            )
+    if events.wants(DetectionCompleted.type):
+        out.append(
+            DetectionCompleted(
+                stream=stream,
+                records=result.n_samples,
+                scored=result.n_samples,
+                warmup=0,
+                anomalies=result.n_anomalies,
+                malformed=0,
+                first_offset=0,
+                last_offset=result.n_samples - 1,
+                model=model,
+                threshold=threshold,
+                duration_ms=round(duration_ms, 3),
+            )
+        )
+    return out
 
 
 def _finite(value: Any) -> float | None:
@@ -151,7 +204,8 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _log_monitor_error(message: str) -> None:
+def _log_listener_error(message: str) -> None:
+    """A monitor or subscriber that failed (the bus reports each once), or a subscriber left out."""
     import logging
 
     logging.getLogger("adcore.server").warning(message)

@@ -137,6 +137,12 @@ def detector_spec(
         values, member_values = _ensemble_params(members, params)
         for key, value in given_options.items():
             _merge(values, key, value, f"--{key}")
+    for where in (values, *member_values.values()):
+        if "algorithm" in where:
+            raise ParameterError(
+                "'algorithm' names the detector and cannot be passed as one of its parameters "
+                "(the library's default for it applies)"
+            )
     wrapper = {"contamination": contamination, "threshold": threshold, "seed": seed}
     for key, target in _WRAPPER_PARAMS.items():
         if key in values:

@@ -4,9 +4,11 @@ The pieces, one role each: :mod:`~adcore.streaming.config` (validated settings a
 retrain policy), :mod:`~adcore.streaming.windows` (sliding/tumbling training windows),
 :mod:`~adcore.streaming.records` (lines to features and back), :mod:`~adcore.streaming.batching`
 (micro-batches with bounded latency), :mod:`~adcore.streaming.model` (the model in effect and
-its refits) and :mod:`~adcore.streaming.service` (the loop that ties them together).
+its refits), :mod:`~adcore.streaming.service` (the loop that ties them together) and
+:mod:`~adcore.streaming.endpoints` (URLs, transport objects or plain Python as endpoints).
 Transports live behind the messaging port (:mod:`adcore.messaging`), events in
-:mod:`adcore.events`. See docs/streaming.md.
+:mod:`adcore.events`. To open a stream as ``adcore stream`` does, with every option checked
+first, use :func:`adcore.open_stream` (:mod:`adcore.services.stream`). See docs/streaming.md.
 """
 
 from __future__ import annotations

@@ -10,12 +10,15 @@ its label is that ``NAME@version``).
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from typing import Any
 
 import numpy as np
 
 from adcore.detector import Detector
+from adcore.errors import AdcoreError, ParameterError
 
 
 class StreamModel:
@@ -41,6 +44,7 @@ class StreamModel:
         self.store = store
         self.refits = 0
         self.label: str | None = base_ref
+        self.last_saved: Any = None  # the ModelRecord of the latest fit written to the store
 
     # -- construction
     @classmethod
@@ -79,6 +83,12 @@ class StreamModel:
         return str(getattr(algorithm, "__qualname__", repr(algorithm)))
 
     @property
+    def seed(self) -> int | None:
+        """The detector's seed: the one drawn or given for ``--algo``, the stored one for ``--model``."""
+        seed = self._template_params.get("random_state")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+    @property
     def threshold(self) -> float | None:
         return None if self.detector is None else float(self.detector.threshold_)
 
@@ -99,14 +109,69 @@ class StreamModel:
         fit_ms = (time.perf_counter() - started) * 1000.0
         label, saved = self.label, False
         if self.save_as is not None:
-            label, saved = self._save(detector, X, feature_names, fit_ms / 1000.0), True
+            self.last_saved = self._save(detector, X, feature_names, fit_ms / 1000.0)
+            label, saved = self.last_saved.ref, True
         elif self.base_ref is not None:
             label = f"{self.base_ref}+r{self.refits + 1}"
         self.detector, self.label = detector, label
         self.refits += 1
         return fit_ms, saved
 
-    def _save(self, detector: Detector, X: np.ndarray, names: list[str] | None, fit_seconds: float) -> str:
+    # -- the first fit, checked before warm-up output
+    def check_first_fit(self, n_samples: int, n_features: int) -> None:
+        """Raise now if the first fit, on ``n_samples`` warm-up rows, cannot work with these parameters.
+
+        A stream emits its warm-up records before its first fit, so a detector whose
+        parameters need more rows than the warm-up holds (``pyod:knn`` with
+        ``n_neighbors=5000`` on a window of 100) would fail only after every warm-up record
+        was written as if all were well. One fit on ``n_samples`` rows of Gaussian noise
+        (benign data: no duplicates, full rank) tells in advance. Only a failure that names a
+        parameter of the detector is raised (see :meth:`first_fit_error`): any other may be
+        the noise's fault rather than the settings', and is left to the real fit to show.
+        """
+        if self.fitted:
+            return
+        X = np.random.default_rng(0).standard_normal((n_samples, n_features))
+        try:
+            Detector(**self._template_params).fit(X, keep_baseline=False)
+        except AdcoreError as exc:
+            error = self.first_fit_error(exc, n_samples)
+            if error is not None:
+                raise error from exc
+
+    def first_fit_error(self, exc: AdcoreError, n_samples: int) -> ParameterError | None:
+        """The first fit's failure as one line naming the detector and its parameter, if it names one.
+
+        ``None`` when the error names none of the detector's parameters (then the error is
+        about the data, and is raised as it is).
+        """
+        parameter = exc.parameter or self._parameter_named_in(str(exc))
+        if parameter is None:
+            return None
+        given = self._template_params.get(parameter)
+        setting = f"{parameter}={given!r}" if given is not None else f"its {parameter}"
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        lines = str(cause).strip().splitlines()
+        reason = lines[0] if lines else type(cause).__name__
+        error = ParameterError(
+            f"{self.algorithm} cannot be fitted on a warm-up of {n_samples} records with {setting}: "
+            f"{reason} (raise --warmup and --window, or change {parameter})"
+        )
+        error.algorithm, error.parameter = self.algorithm, parameter
+        return error
+
+    def _parameter_named_in(self, message: str) -> str | None:
+        """The detector parameter a library's message mentions (one the user gave first)."""
+        names = [k for k in self._template_params if k not in ("algorithm", "threshold")]
+        with contextlib.suppress(Exception):  # a factory whose parameters cannot be listed
+            names += list(Detector(**self._template_params).params_model().model_fields)  # type: ignore[attr-defined]
+        for name in names:
+            if re.search(rf"\b{re.escape(name)}\b", message):
+                return name
+        return None
+
+    def _save(self, detector: Detector, X: np.ndarray, names: list[str] | None, fit_seconds: float) -> Any:
+        """Write ``detector`` as the next version of ``save_as``; returns its ``ModelRecord``."""
         from adcore.models import Model
         from adcore.schema import TrainingSchema, generated_names
 
@@ -119,4 +184,4 @@ class StreamModel:
             read_options={"columns": real_names, "header": None, "nan": "error"},
         )
         model = Model(detector, schema, name=self.save_as, store=self.store, fit_seconds=fit_seconds)
-        return model.save().ref
+        return model.save()

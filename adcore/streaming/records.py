@@ -59,9 +59,20 @@ class DecodedBatch:
     metadata: list[Mapping[str, Any] | None] = field(default_factory=list)
     line_numbers: list[int] = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
+    #: The batch's raw items, and the line number of the first: what a record the detector
+    #: later rejects is sent to the dead letters as (see :meth:`rejected`).
+    items: Sequence[Item] = ()
+    first_line: int = 1
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def rejected(self, index: int, error: str) -> Malformed:
+        """Record ``index`` as a dead letter: its raw line, line number, metadata and ``error``."""
+        line_number = self.line_numbers[index]
+        item = self.items[line_number - self.first_line]
+        raw = item.value if type(item) is Message else item
+        return Malformed(line_number, _text(raw), error, self.metadata[index], raw)
 
 
 def _text(raw: Any) -> str:
@@ -141,6 +152,7 @@ class RecordDecoder:
                 batch = self._decode_fast(items)
         if batch is None:
             batch = self._decode_each(items)
+        batch.items, batch.first_line = items, self.line_number + 1
         self.line_number += len(items)
         return batch
 

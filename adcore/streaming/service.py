@@ -3,7 +3,8 @@
 Per micro-batch (see :mod:`adcore.streaming.batching`):
 
 1. decode the lines (:class:`~adcore.streaming.records.RecordDecoder`); malformed ones go to
-   the dead-letter sink or one line each on stderr, never stopping the stream;
+   the dead-letter sink or one line each on stderr, never stopping the stream; so do records
+   the detector refuses to score because of their data (a ``DataError``);
 2. walk the valid records in *segments* so that per-record semantics do not depend on the
    batch size: warm-up records (before the first fit) are emitted with ``warmup: true`` and
    a null score; ``--retrain every:N`` splits the batch exactly at every N-th record, so the
@@ -13,6 +14,12 @@ Per micro-batch (see :mod:`adcore.streaming.batching`):
 4. publish the batch's events (``detection.completed`` last), flush the event sinks, and
    only then ``source.commit()``: everything a batch caused is delivered before its input
    is acknowledged (at-least-once).
+
+Errors: user errors are typed (:mod:`adcore.errors`). A refit that fails with one publishes
+``model.refit_failed`` and the previous model goes on scoring; the *first* fit has nothing to
+fall back on, so its failure ends the stream (exit 2 on the CLI), checked before the first
+warm-up record is written where a fit on noise can tell (:meth:`StreamModel.check_first_fit`).
+Any other exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from adcore import jsonio
-from adcore.errors import SchemaMismatchError
+from adcore.errors import AdcoreError, DataError, SchemaMismatchError
 from adcore.events import (
     AnomalyDetected,
     DetectionCompleted,
@@ -35,6 +42,8 @@ from adcore.events import (
     Event,
     EventBus,
     ModelRetrained,
+    ModelSaved,
+    RefitFailed,
 )
 from adcore.messaging import Item, Sink, Source
 from adcore.streaming.batching import MicroBatcher
@@ -53,9 +62,11 @@ class StreamStats:
     scored: int = 0
     warmup: int = 0
     malformed: int = 0
+    rejected: int = 0  # valid records the detector refused to score (dead letters)
     anomalies: int = 0
     drifts: int = 0
     retrains: int = 0
+    refit_failures: int = 0
     batches: int = 0
     seconds: float = 0.0
 
@@ -68,6 +79,12 @@ def _stderr(message: str) -> None:
 
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's message as one line (what a report, a dead letter or an event carries)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _plain(metadata: Any) -> dict[str, Any] | None:
@@ -166,16 +183,19 @@ class StreamingService:
         self._handle_malformed(batch.malformed)
         if self.encoder is None and self.decoder.features is not None:
             self._on_features_known(self.decoder.features)
+            if not self.model.fitted and len(batch) < self.warmup:
+                # Warm-up records will be written before the first fit: check it can happen.
+                self.model.check_first_fit(self.warmup, len(self.decoder.features))
         first = self.offset
-        counts = {"scored": 0, "warmup": 0, "anomalies": 0}
-        lines = self._score_segments(batch, counts) if len(batch) else []
-        self._write_many(lines, batch.metadata)
+        counts = {"scored": 0, "warmup": 0, "anomalies": 0, "rejected": 0}
+        lines, metadata = self._score_segments(batch, counts) if len(batch) else ([], [])
+        self._write_many(lines, metadata)
         self.sink.flush()
-        if self.dead_letter is not None and batch.malformed:
+        if self.dead_letter is not None and (batch.malformed or counts["rejected"]):
             self.dead_letter.flush()
-        self.stats.records += len(batch)
+        n = self.offset - first
+        self.stats.records += n
         if self.events.wants(DetectionCompleted.type):
-            n = len(batch)
             self._emit(
                 DetectionCompleted(
                     stream=self.stream_id,
@@ -189,6 +209,7 @@ class StreamingService:
                     model=self.model.label,
                     threshold=self.model.threshold,
                     duration_ms=round((time.perf_counter() - started) * 1000.0, 3),
+                    rejected=counts["rejected"],
                 )
             )
         self._publish_pending()
@@ -217,16 +238,19 @@ class StreamingService:
         names = list(features) if features and self.config.drift_on == "features" else None
         return create_drift_detector(self.config.drift, feature_names=names, **dict(self.config.drift_params))
 
-    def _score_segments(self, batch: DecodedBatch, counts: dict[str, int]) -> list[bytes]:
+    def _score_segments(self, batch: DecodedBatch, counts: dict[str, int]) -> tuple[list[bytes], list[Any]]:
+        """The output lines of the batch's valid records and their metadata, in order."""
         assert self.encoder is not None
         X, records, metas = batch.X, batch.records, batch.metadata
         n = len(records)
         out: list[bytes] = []
+        out_metas: list[Any] = []
         i = 0
         while i < n:
             if not self.model.fitted:
                 k = min(n - i, max(self.warmup - self.window.n_seen, 1))
                 out += self.encoder.encode(records[i : i + k], metas[i : i + k], None, None, model=None)
+                out_metas += metas[i : i + k]
                 self.window.extend(X[i : i + k])
                 counts["warmup"] += k
                 self.stats.warmup += k
@@ -238,54 +262,107 @@ class StreamingService:
             k = n - i
             if self.policy.mode == "every":
                 k = min(k, int(self.policy.every or 1) - self._since_fit)
-            out += self._score(batch, i, i + k, counts)
+            lines, kept_metas = self._score(batch, i, i + k, counts)
+            out += lines
+            out_metas += kept_metas
             i += k
             if self.policy.mode == "every" and self._since_fit >= int(self.policy.every or 1):
                 self._refit("periodic")
-        return out
+        return out, out_metas
 
-    def _score(self, batch: DecodedBatch, start: int, stop: int, counts: dict[str, int]) -> list[bytes]:
-        """Score records ``start:stop`` with the current model, then feed window and drift."""
+    def _score(
+        self, batch: DecodedBatch, start: int, stop: int, counts: dict[str, int]
+    ) -> tuple[list[bytes], list[Any]]:
+        """Score records ``start:stop`` with the current model, then feed window and drift.
+
+        Returns the output lines and their metadata: records the detector rejected are
+        sent to the dead letters instead, so they are not among them.
+        """
         assert self.encoder is not None
         seg = batch.X[start:stop]
-        scores = self.model.score(seg)
+        records, metas = batch.records[start:stop], batch.metadata[start:stop]
+        line_numbers = batch.line_numbers[start:stop]
+        scores, rejected = self._scores_of(seg)
+        if rejected:
+            self._handle_rejected([batch.rejected(start + j, error) for j, error in sorted(rejected.items())])
+            counts["rejected"] += len(rejected)
+            keep = [j for j in range(stop - start) if j not in rejected]
+            seg, scores = seg[keep], scores[keep]
+            records = [records[j] for j in keep]
+            metas = [metas[j] for j in keep]
+            line_numbers = [line_numbers[j] for j in keep]
+            if not keep:
+                return [], []
+        n = len(records)
         threshold = float(self.model.threshold or 0.0)
         flags = scores > threshold
         labels = flags.astype(np.int64).tolist()
         finite = np.isfinite(scores)
         score_list = scores.tolist() if finite.all() else [jsonio.finite_or_none(s) for s in scores.tolist()]
         label = self.model.label
-        out = self.encoder.encode(
-            batch.records[start:stop], batch.metadata[start:stop], score_list, labels, model=label
-        )
+        out = self.encoder.encode(records, metas, score_list, labels, model=label)
         n_anom = int(flags.sum())
-        counts["scored"] += stop - start
+        counts["scored"] += n
         counts["anomalies"] += n_anom
-        self.stats.scored += stop - start
+        self.stats.scored += n
         self.stats.anomalies += n_anom
         base = self.offset
         if n_anom and self.events.wants(AnomalyDetected.type):
             for j in np.flatnonzero(flags).tolist():
-                rec = batch.records[start + j]
+                rec = records[j]
                 self._pending.append(
                     AnomalyDetected(
                         stream=self.stream_id,
                         offset=base + j,
-                        line_number=batch.line_numbers[start + j],
+                        line_number=line_numbers[j],
                         score=float(scores[j]),
                         threshold=threshold,
                         model=label,
                         record_id=rec.get("id") if hasattr(rec, "get") else None,  # dict or typed
-                        metadata=_plain(batch.metadata[start + j]),
+                        metadata=_plain(metas[j]),
                     )
                 )
         self.window.extend(seg)
-        self._since_fit += stop - start
-        self.offset += stop - start
+        self._since_fit += n
+        self.offset += n
         if self._drift is not None:
             values = seg if self.config.drift_on == "features" else scores[finite]
             self._check_drift(values, base)
-        return out
+        return out, metas
+
+    def _scores_of(self, X: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        """Scores of ``X``, and the rows the detector refused (a ``DataError``) with the reason.
+
+        One vectorised call when all goes well. When the detector refuses the segment, the
+        rows it refuses are found by halving (a few calls per bad record, not one per row),
+        so one bad record never costs its neighbours their scores.
+        """
+        try:
+            return self.model.score(X), {}
+        except DataError as exc:
+            refused = exc
+        scores = np.zeros(len(X), dtype=np.float64)
+        rejected: dict[int, str] = {}
+        if len(X) == 1:
+            rejected[0] = _one_line(refused)
+        else:
+            half = len(X) // 2
+            self._isolate(X, 0, half, scores, rejected)
+            self._isolate(X, half, len(X), scores, rejected)
+        return scores, rejected
+
+    def _isolate(self, X: np.ndarray, lo: int, hi: int, scores: np.ndarray, rejected: dict[int, str]) -> None:
+        """Score rows ``lo:hi`` into ``scores``; rows refused on their own go to ``rejected``."""
+        try:
+            scores[lo:hi] = self.model.score(X[lo:hi])
+            return
+        except DataError as exc:
+            if hi - lo == 1:
+                rejected[lo] = _one_line(exc)
+                return
+        mid = (lo + hi) // 2
+        self._isolate(X, lo, mid, scores, rejected)
+        self._isolate(X, mid, hi, scores, rejected)
 
     # ---------------------------------------------------------- drift, refit
     def _check_drift(self, values: np.ndarray, base: int) -> None:
@@ -316,23 +393,25 @@ class StreamingService:
             self._refit("drift")
 
     def _refit(self, reason: str) -> None:
-        """Fit on the window; a failed *re*fit is reported and the previous model kept.
+        """Fit on the window; a refit that fails with a typed error keeps the previous model.
 
-        A failing initial fit propagates: with no model at all there is nothing to fall
-        back on, and the cause (detector, parameters, store) needs fixing.
+        Such a failure (a window the detector refuses, a store that cannot save) is reported
+        and published as ``model.refit_failed``. A failing *initial* fit propagates: with no
+        model at all there is nothing to fall back on, and the cause needs fixing. Any
+        other exception is a bug and propagates too.
         """
         X = self.window.contents()
         previous_label, previous_threshold = self.model.label, self.model.threshold
         self._since_fit = 0
         try:
             fit_ms, saved = self.model.refit(X, self.decoder.features)
-        except Exception as exc:
+        except AdcoreError as exc:
             if reason == "initial":
+                error = self.model.first_fit_error(exc, int(X.shape[0]))
+                if error is not None:
+                    raise error from exc
                 raise
-            self.report(
-                f"{reason} refit at record {self.offset} failed, keeping {previous_label or 'the model'}: "
-                f"{type(exc).__name__}: {exc}"
-            )
+            self._refit_failed(reason, X, previous_label, exc)
             return
         self.stats.retrains += 1
         if self._drift is not None:
@@ -350,6 +429,28 @@ class StreamingService:
                 previous_model=previous_label,
                 saved=saved,
                 fit_ms=round(fit_ms, 3),
+                seed=self.model.seed,
+            )
+        )
+        if saved and self.events.wants(ModelSaved.type):
+            self._emit(ModelSaved.from_record(self.model.last_saved, stream=self.stream_id))
+
+    def _refit_failed(self, reason: str, X: np.ndarray, kept: str | None, exc: AdcoreError) -> None:
+        message = _one_line(exc)
+        self.stats.refit_failures += 1
+        where = f"{reason} refit at record {self.offset}"
+        self.report(f"{where} failed, keeping {kept or 'the model'}: {message}")
+        self._emit(
+            RefitFailed(
+                stream=self.stream_id,
+                reason=reason,
+                offset=self.offset,
+                n_samples=int(X.shape[0]),
+                algorithm=self.model.algorithm,
+                model=kept,
+                error=message,
+                error_type=type(exc).__name__,
+                parameter=exc.parameter,
             )
         )
 
@@ -368,6 +469,14 @@ class StreamingService:
         if not malformed:
             return
         self.stats.malformed += len(malformed)
+        self._dead_letters(malformed)
+
+    def _handle_rejected(self, rejected: list[Malformed]) -> None:
+        self.stats.rejected += len(rejected)
+        self._dead_letters(rejected)
+
+    def _dead_letters(self, malformed: list[Malformed]) -> None:
+        """To the dead-letter sink, else one line each through ``report``."""
         if self.dead_letter is not None:
             write_malformed = getattr(self.dead_letter, "write_malformed", None)  # keeps the raw bytes
             for item in malformed:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adcore.events import check_event_types
+from adcore import check_event_types
 
 from adcore_kafka.metadata import key_bytes
 

@@ -36,6 +36,6 @@ def register_detectors(register: Register) -> None:
             needs=tuple(needs),
             tags=tuple(t for t in ("pyod", entry.get("category")) if t),
             heavy_modules=HEAVY_MODULES,
-            pyod_class=entry["class_path"],
+            extra={"pyod_class": entry["class_path"]},
             **curation.extras(entry["name"], needs),
         )

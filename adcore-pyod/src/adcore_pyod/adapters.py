@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adcore.plugins import resolve_reference
+from adcore import resolve_reference
 
 
 class FitTimeArguments:

@@ -29,6 +29,128 @@ SHADOWED_PARAMS: dict[str, str] = {
     "threshold": "shadowed by adcore's own 'threshold' argument; PyOD's default applies",
 }
 
+#: Ranges and choices adcore checks before the fit (see adcore.params: ``ge``/``gt``/``le``/
+#: ``lt``, ``choices``, ``bounds_by_type``), so a value out of range is one line naming the
+#: detector and the parameter, and ``adcore algos show`` prints the range. Each one is what
+#: PyOD itself, or the scikit-learn / torch class it hands the value to, refuses (its own
+#: ``check_parameter``, the estimator's ``_parameter_constraints``, torch's optimizer and
+#: ``Dropout`` checks): a bound that refused a value PyOD accepts would be a bug, and
+#: tests/test_pyod_param_errors.py fits PyOD's class with the value just outside each bound
+#: to prove PyOD refuses it too (raises, or scores NaN). Where PyOD accepts a
+#: value that looks wrong, no bound: ``epochs=0`` trains nothing in ALAD, AnoGAN,
+#: AutoEncoder, DeepSVDD, VAE and the new SO_GAAL (nor ``stop_epochs=0`` in MO_GAAL and
+#: SO_GAAL), ``latent_dim=0``, a negative ``dropout_rate`` in AutoEncoder and VAE (no
+#: dropout), ``batch_size=0`` in ALAD, ``k=0`` in LOCI and MO_GAAL, ``perplexity`` below 1
+#: in SOS, ``behaviour`` in IForest (ignored), ``combination`` in FeatureBagging (anything
+#: but 'average' takes the maximum): all are left to PyOD.
+#:
+#: By parameter name, for every detector that has the parameter:
+_COUNT = {"ge": 1}
+_RATE = {"ge": 0}  # torch's optimizers refuse a negative learning rate or weight decay
+CONSTRAINTS: dict[str, dict[str, Any]] = {
+    "contamination": {"gt": 0, "le": 0.5},  # PyOD's BaseDetector
+    "n_neighbors": _COUNT,  # scikit-learn's NearestNeighbors / PyOD's check_parameter
+    "n_neighbours": _COUNT,
+    "leaf_size": _COUNT,
+    "p": {"gt": 0},  # Minkowski power: scikit-learn's (0, inf]
+    "n_estimators": _COUNT,
+    "n_ensemble": _COUNT,
+    "n_random_cuts": _COUNT,
+    "batch_size": _COUNT,  # torch's DataLoader
+    "dropout_rate": {"ge": 0, "le": 1},  # torch's Dropout
+    "learning_rate": _RATE,
+    "lr": _RATE,
+    "lr_d": _RATE,
+    "lr_g": _RATE,
+    "learning_rate_disc": _RATE,
+    "learning_rate_gen": _RATE,
+    "learning_rate_query": _RATE,
+    "weight_decay": _RATE,
+}
+
+#: By detector: its own ranges, and overrides of the table above (``None``: left to PyOD).
+_OPEN_UNIT = {"gt": 0, "lt": 1}  # PyOD's check_parameter(x, 0, 1): both ends excluded
+_FRACTION = {"gt": 0, "le": 1}
+_AUTO_COUNT_OR_FRACTION = {
+    "choices": ["auto"],
+    "bounds_by_type": {"int": {"ge": 1}, "float": _FRACTION},
+}
+DETECTOR_CONSTRAINTS: dict[str, dict[str, dict[str, Any] | None]] = {
+    "abod": {"method": {"choices": ["fast", "default"]}},
+    "ae1svm": {"epochs": _COUNT},  # 0 epochs: "Training failed, no valid model state found"
+    "alad": {"batch_size": None, "dropout_rate": {"ge": 0, "lt": 1}},
+    "anogan": {"dropout_rate": {"ge": 0, "lt": 1}, "epochs_query": _COUNT},
+    "auto-encoder": {"dropout_rate": {"le": 1}},
+    "cblof": {"alpha": _OPEN_UNIT, "beta": {"gt": 1}},
+    # PyOD's check_parameter(n_neighbors, low=1) excludes 1
+    "cof": {"n_neighbors": {"ge": 2}, "method": {"choices": ["fast", "memory"]}},
+    "deep-svdd": {"dropout_rate": {"ge": 0, "lt": 1}},
+    # with one dimension DIF's network has no hidden layer: IndexError in PyOD
+    "dif": {"max_samples": _COUNT, "representation_dim": {"ge": 2}},
+    "gmm": {
+        "n_components": _COUNT,
+        "n_init": _COUNT,
+        "max_iter": {"ge": 0},
+        "tol": {"ge": 0},
+        "reg_covar": {"ge": 0},
+    },
+    "hbos": {
+        "alpha": _OPEN_UNIT,
+        "tol": _OPEN_UNIT,
+        # check_parameter(n_bins, low=2) excludes 2
+        "n_bins": {"choices": ["auto"], "bounds_by_type": {"int": {"ge": 3}}},
+    },
+    "hdbscan": {"min_cluster_size": {"ge": 2}, "min_samples": _COUNT, "alpha": {"gt": 0}},
+    # scikit-learn's IsolationForest; an int max_features is not bounded there
+    "iforest": {
+        "max_samples": _AUTO_COUNT_OR_FRACTION,
+        "max_features": {"bounds_by_type": {"float": _FRACTION}},
+    },
+    # a single sample per hypersphere has no radius: non-finite scores
+    "inne": {
+        "max_samples": {**_AUTO_COUNT_OR_FRACTION, "bounds_by_type": {"int": {"ge": 2}, "float": _FRACTION}}
+    },
+    "kde": {"bandwidth": {"choices": ["scott", "silverman"], "bounds_by_type": {"float": {"gt": 0}}}},
+    "knn": {"method": {"choices": ["largest", "mean", "median"]}},
+    "kpca": {
+        "kernel": {"choices": ["linear", "poly", "rbf", "sigmoid", "cosine", "precomputed"]},
+        "degree": {"ge": 0},
+        "gamma": {"ge": 0},
+        "n_components": _COUNT,
+        "n_selected_components": _COUNT,
+        "max_iter": _COUNT,
+    },
+    "lmdd": {"n_iter": {"ge": 2}, "dis_measure": {"choices": ["aad", "var", "iqr"]}},
+    "loda": {"n_bins": {"choices": ["auto"], "bounds_by_type": {"int": {"ge": 1}}}},
+    # 0 epochs: UnboundLocalError in PyOD; val_size goes to train_test_split
+    "lunar": {"n_epochs": _COUNT, "val_size": _OPEN_UNIT},
+    "mcd": {"support_fraction": _FRACTION},
+    "ocsvm": {
+        "nu": _FRACTION,
+        "kernel": {"choices": ["linear", "poly", "rbf", "sigmoid", "precomputed"]},
+        "gamma": {"choices": ["scale", "auto"], "bounds_by_type": {"float": {"ge": 0}}},
+        "degree": {"ge": 0},
+        "tol": {"gt": 0},
+        "cache_size": {"gt": 0},
+        "max_iter": {"ge": -1},
+    },
+    "pca": {"n_selected_components": _COUNT, "tol": {"ge": 0}},
+    "sod": {"n_neighbors": {"ge": 2}, "ref_set": {"ge": 2}, "alpha": _OPEN_UNIT},
+    "vae": {"dropout_rate": {"le": 1}},
+}
+
+
+def constraints(name: str, params: list[str]) -> dict[str, dict[str, Any]]:
+    """The constraints of ``pyod:<name>``'s parameters ``params`` (what the generator writes)."""
+    own = DETECTOR_CONSTRAINTS.get(name, {})
+    out = {}
+    for param in params:
+        found = own[param] if param in own else CONSTRAINTS.get(param)
+        if found is not None:
+            out[param] = dict(found)
+    return out
+
+
 #: Conformance checks a detector is known to fail, with the reason (adcore.testing reads
 #: ``xfail_checks`` from the registration metadata).
 _BATCH = "check_score_single_row"

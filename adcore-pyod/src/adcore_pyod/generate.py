@@ -161,6 +161,41 @@ def param_spec(param: Param, type_text: str, description: str) -> dict[str, Any]
     return spec
 
 
+def _constrain(name: str, specs: list[dict[str, Any]]) -> None:
+    """Add curation's ranges and choices (:func:`curation.constraints`) to ``pyod:<name>``'s specs.
+
+    They go right after the type, so the catalog reads name, type, range, default, meaning.
+    """
+    found = curation.constraints(name, [spec["name"] for spec in specs])
+    for spec in specs:
+        extra = found.get(spec["name"])
+        if not extra:
+            continue
+        merged = {**spec, **extra}
+        order = ["name", "type", *extra, *(k for k in spec if k not in extra and k not in ("name", "type"))]
+        spec.clear()
+        spec.update({k: merged[k] for k in order})
+
+
+def stale_curation(catalog: dict[str, Any]) -> list[str]:
+    """Constraints in :mod:`curation` that no longer meet a detector or parameter of the catalog."""
+    params = {d["name"]: {p["name"] for p in d["params"]} for d in catalog["detectors"]}
+    everywhere = set().union(*params.values()) if params else set()
+    problems = [
+        f"CONSTRAINTS[{p!r}]: no detector has it" for p in curation.CONSTRAINTS if p not in everywhere
+    ]
+    for name, own in curation.DETECTOR_CONSTRAINTS.items():
+        if name not in params:
+            problems.append(f"DETECTOR_CONSTRAINTS[{name!r}]: no such detector")
+            continue
+        problems += [
+            f"DETECTOR_CONSTRAINTS[{name!r}][{p!r}]: pyod:{name} has no such parameter"
+            for p in own
+            if p not in params[name]
+        ]
+    return problems
+
+
 def _choices(head: str) -> list[str] | None:
     """``{'a', 'b'}`` or ``str in ['a', 'b']`` in a type text, when every member is quoted."""
     match = re.search(r"\{([^{}]*)\}|\bin\s*\[([^\[\]]*)\]", head)
@@ -236,7 +271,7 @@ def describe(
 ) -> dict[str, Any]:
     """One catalog entry: everything registration and ``adcore algos show`` need."""
     params, _ = index.constructor(cls)
-    from adcore.params import parse_numpydoc_params
+    from adcore import parse_numpydoc_params
 
     docs = parse_numpydoc_params(cls.docstring)
     types = numpydoc_types(cls.docstring)
@@ -250,6 +285,7 @@ def describe(
             continue
         description = re.sub(r"\s*:cite:`[^`]*`", "", docs.get(param.name, ""))
         specs.append(param_spec(param, types.get(param.name, ""), description))
+    _constrain(name, specs)
     full_name = (kb_entry or {}).get("full_name") or cls.name
     entry: dict[str, Any] = {
         "name": name,
@@ -358,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=CATALOG_PATH)
     args = parser.parse_args(argv)
     catalog = build_catalog()
+    stale = stale_curation(catalog)
+    if stale:
+        print("curation.py names what PyOD no longer has:\n  " + "\n  ".join(stale), file=sys.stderr)
+        return 1
     if not args.no_import:
         problems = cross_check(catalog)
         if problems:

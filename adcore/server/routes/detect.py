@@ -36,8 +36,10 @@ def build_router() -> APIRouter:
                 threshold=body.threshold,
                 seed=body.seed,
             )
-            state.record_scoring(result, kind="detect", duration_ms=(time.perf_counter() - started) * 1000)
-            return JSONBytes(result_body(result))
+            duration_ms = (time.perf_counter() - started) * 1000
+            response = JSONBytes(result_body(result))
+            state.record_scoring(result, kind="detect", duration_ms=duration_ms)  # events after the body
+            return response
 
         return await state.run(work)
 

@@ -68,7 +68,9 @@ def build_router() -> APIRouter:
             threshold=body.threshold,
             seed=body.seed,
         )
-        return model_body(record)
+        response = model_body(record)
+        state.record_fit(record)  # model.saved, once the body is built
+        return response
 
     @router.delete("/v1/models/{ref}", response_model=RemovedModels, responses=ERRORS)
     async def delete_model(
@@ -96,10 +98,10 @@ def build_router() -> APIRouter:
             started = time.perf_counter()
             model = state.models.get(ref, state.stores)
             result = services.score(model, body.data, body.feature_names)
-            state.record_scoring(
-                result, kind="score", model=model, duration_ms=(time.perf_counter() - started) * 1000
-            )
-            return JSONBytes(result_body(result))
+            duration_ms = (time.perf_counter() - started) * 1000
+            response = JSONBytes(result_body(result))
+            state.record_scoring(result, kind="score", model=model, duration_ms=duration_ms)  # after the body
+            return response
 
         return await state.run(work)
 

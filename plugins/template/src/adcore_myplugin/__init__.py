@@ -31,4 +31,5 @@ def register_detectors(register):
         # xfail_checks={"check_score_single_row": "why it cannot"},  # declared expected failures
         # slow=True,  # conformance cases get pytest.mark.slow
         # test_params={"epochs": 5},  # cheaper settings the conformance kit builds it with
+        # extra={"homepage": "https://..."},  # your own metadata; any undeclared keyword is refused
     )
