@@ -16,7 +16,6 @@ Artifacts are pickles: load models only from a store you trust (docs/models.md).
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import time
@@ -27,6 +26,7 @@ import numpy as np
 from adcore.data import Dataset, read_dataset
 from adcore.detector import Detector, confidence_from_scores
 from adcore.errors import MissingDependencyError, NotFittedError, StoreError
+from adcore.jsonio import jsonable
 from adcore.registry import (
     ModelRecord,
     ModelStore,
@@ -116,7 +116,7 @@ class Model:
             name=check_model_name(name),
             version=0,
             algorithm=self.algorithm,
-            params=_jsonable({k: v for k, v in det.get_params().items() if k != "algorithm"}),
+            params=jsonable({k: v for k, v in det.get_params().items() if k != "algorithm"}),
             threshold=self.threshold,
             threshold_method=str(det.threshold),
             contamination=float(det.contamination),
@@ -194,7 +194,7 @@ class Model:
         scores, labels = self.score_dataset(dataset)
         return DetectionResult(
             algorithm=self.algorithm,
-            params=_jsonable({k: v for k, v in self.detector.get_params().items() if k != "algorithm"}),
+            params=jsonable({k: v for k, v in self.detector.get_params().items() if k != "algorithm"}),
             scores=scores,
             labels=labels,
             threshold=self.threshold,
@@ -230,11 +230,6 @@ class Model:
         return cls(
             payload["detector"], payload["schema"], name=record.name if record else None, record=record
         )
-
-
-def _jsonable(value: Any) -> Any:
-    """What JSON can hold (numpy scalars become numbers; anything odd, its repr)."""
-    return json.loads(json.dumps(value, default=lambda o: o.item() if isinstance(o, np.generic) else repr(o)))
 
 
 class _opened:

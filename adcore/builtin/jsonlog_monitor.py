@@ -11,11 +11,12 @@ own fields. Lines are written whole under a lock, so threads never interleave th
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import threading
 from typing import IO, Any
+
+from adcore.jsonio import jsonable
 
 PATH_ENV = "ADCORE_JSONLOG_PATH"
 _WARN = frozenset({"anomaly.detected", "drift.detected"})
@@ -72,7 +73,7 @@ class JsonLogMonitor:
         try:
             text = json.dumps(line, default=str, separators=(",", ":"), allow_nan=False) + "\n"
         except ValueError:  # a NaN somewhere: JSON has none, write null
-            text = json.dumps(_finite(line), default=str, separators=(",", ":")) + "\n"
+            text = json.dumps(jsonable(line), default=str, separators=(",", ":")) + "\n"
         with self._lock:
             self._stream.write(text)
             if self._owned is None:
@@ -87,12 +88,3 @@ class JsonLogMonitor:
             if self._owned is not None and not self._owned.closed:
                 self._owned.close()
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

@@ -14,7 +14,6 @@ a per-element validation pass the route's own code already guarantees.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -65,14 +64,5 @@ class JSONBytes(Response):
         try:
             return jsonio.dumps(content)
         except ValueError:  # the stdlib encoder met a NaN the route missed: JSON has no NaN
-            return jsonio.dumps(_finite(content))
+            return jsonio.dumps(jsonio.jsonable(content))
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
