@@ -41,6 +41,9 @@ def register(app: typer.Typer) -> None:
         no_header: bool = options.NO_HEADER,
         nan: options.NanPolicy = options.NAN,
         as_json: bool = options.JSON,
+        combine: str = options.COMBINE,
+        normalize: str = options.NORMALIZE,
+        jobs: int | None = options.JOBS,
     ) -> None:
         """Fit a detector on a file and store it as a new model version; prints NAME@VERSION.
 
@@ -57,7 +60,8 @@ def register(app: typer.Typer) -> None:
         from adcore.schema import TrainingSchema
 
         check_model_name(model)
-        detector = build_detector(algo, param, contamination, threshold, seed)
+        ensemble = {"combine": combine, "normalize": normalize, "jobs": jobs}
+        detector = build_detector(algo, param, contamination, threshold, seed, ensemble)
         selected = options.split_columns(columns)
         header = options.header_flag(no_header)
         with contextlib.closing(open_store(store)) as opened:  # a bad store URL fails before a long fit

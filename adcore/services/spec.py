@@ -128,8 +128,9 @@ def detector_spec(
     if members is None:
         if given_options:
             names = ", ".join(f"--{k}" for k in given_options)
+            verb = "applies" if len(given_options) == 1 else "apply"
             raise ParameterError(
-                f"{names} apply to ensembles only: name several detectors, e.g. iforest,ecod"
+                f"{names} {verb} to ensembles only: name several detectors, e.g. iforest,ecod"
             )
         values = _single_params(algorithm, params)
         member_values: dict[str, dict[str, Any]] = {}
