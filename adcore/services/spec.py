@@ -238,12 +238,17 @@ def _ensemble_params(
 
 
 def _member_aliases(members: list[str]) -> dict[str, str]:
-    """A member may be addressed as written or qualified: ``hbos.n_bins`` or ``core:hbos.n_bins``."""
+    """A member may be addressed as written, qualified or bare: ``core:hbos.n_bins``, ``hbos.n_bins``."""
     from adcore.plugins import get_host
 
     aliases = {name: name for name in members}
-    for name in members:
-        aliases.setdefault(get_host().resolve("detector", name).qualified_name, name)
+    registrations = {name: get_host().resolve("detector", name) for name in members}
+    for name, reg in registrations.items():
+        aliases.setdefault(reg.qualified_name, name)
+    bare = [reg.name for reg in registrations.values()]
+    for name, reg in registrations.items():
+        if bare.count(reg.name) == 1:  # pyod:knn and sklearn:knn in one ensemble: qualify them
+            aliases.setdefault(reg.name, name)
     return aliases
 
 
