@@ -184,19 +184,23 @@ def register_messaging(register: Register) -> None:
 
 @hookspec
 def register_event_subscribers(register: Register) -> None:
-    """Subscribe to the events a service publishes (``adcore stream``).
+    """Subscribe to the events that streams and the server publish.
 
-    Called when a stream starts. Each subscriber receives every event of the types it
-    asked for, after the micro-batch that caused it was written and flushed, on the
-    service's thread (return quickly; hand slow work to a queue). An exception is
-    reported once on stderr and never stops the stream.
+    Called when a stream starts (``adcore stream``, ``adcore.open_stream``), when ``adcore
+    serve`` starts, and by ``adcore fit`` when it saves a model. Each subscriber receives
+    every event of the types it asked for: in a stream, after the micro-batch that caused
+    it was written and flushed, on the stream's thread (return quickly; hand slow work to
+    a queue); in the server, after the response body was built, on one background thread,
+    in order. An exception is reported once (on stderr, or in the server log) and never
+    stops a stream nor fails a request.
 
     :param register: ``register(name, callback, *, types=(), summary="", needs=(),
         install=None, extra={})``. ``callback(event)`` receives an ``adcore.events.Event``
         (``event.type``, ``event.to_dict()``), or is a lazy ``"module:attr"`` string.
         ``types`` limits it to some of ``detection.completed``, ``anomaly.detected``,
-        ``drift.detected``, ``model.retrained``; empty means all (an unknown type refuses
-        the registration). ``summary``, ``needs``, ``install`` and ``extra`` mean what they
+        ``drift.detected``, ``model.retrained``, ``model.refit_failed``, ``model.saved``
+        (``adcore.events.EVENT_TYPES``); empty means all (an unknown type refuses the
+        registration). ``summary``, ``needs``, ``install`` and ``extra`` mean what they
         mean for every port. Any other keyword is refused.
     """
 

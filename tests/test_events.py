@@ -250,3 +250,44 @@ def test_hook_register_event_subscribers(plugin_site, tmp_path: Path):
     assert drift["offset"] >= 800 and drift["action"] == "retrain"
     assert any(e["type"] == "model.retrained" and e["reason"] == "drift" for e in received)
     assert len({e["stream"] for e in received}) == 1
+
+
+def test_adcore_fit_publishes_model_saved_to_subscribers(plugin_site, tmp_path: Path):
+    """A one-shot ``adcore fit`` tells the plugins' subscribers which version it stored; a
+    subscriber that raises is reported on stderr and the fit still succeeds."""
+    log = tmp_path / "saved.jsonl"
+    plugin_site.add(
+        "adcore-registry-audit",
+        {"registryaudit": "adcore_registry_audit"},
+        {
+            "adcore_registry_audit": f"""
+            import json
+            import adcore
+
+            def _append(event):
+                with open({str(log)!r}, "a") as f:
+                    f.write(json.dumps(event.to_dict()) + "\\n")
+
+            def _broken(event):
+                raise RuntimeError("audit database down")
+
+            @adcore.hookimpl
+            def register_event_subscribers(register):
+                register("audit", _append, types="model.saved")
+                register("broken", _broken)
+            """
+        },
+    )
+    data = tmp_path / "train.csv"
+    rows = np.random.default_rng(0).normal(size=(50, 2))
+    data.write_text("a,b\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    proc = plugin_site.run(
+        "fit", "--algo", "core:hbos", "--input", str(data), "--model", "payments", "--seed", "3",
+        "--store", str(tmp_path / "store"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "payments@1"
+    assert "audit database down" in proc.stderr
+    (event,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert event["type"] == "model.saved" and event["model"] == "payments@1" and event["seed"] == 3
+    assert event["stream"] == "cli:fit"

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from server_harness import REPO, running_server, training_rows
 
-pytestmark = pytest.mark.service
-
 AUDIT_PLUGIN = """
 import json
 import adcore
@@ -51,6 +49,7 @@ def _wait_for(path: Path, predicate, timeout: float = 20.0) -> list[dict]:
     raise AssertionError(f"events never matched; got {[e['type'] for e in events]}")
 
 
+@pytest.mark.service
 def test_subscribers_see_the_servers_detections_scores_fits_and_drift(plugin_site, tmp_path: Path):
     received = tmp_path / "received.jsonl"
     plugin_site.add(
@@ -94,3 +93,46 @@ def test_subscribers_see_the_servers_detections_scores_fits_and_drift(plugin_sit
     assert (
         log.count("subscriber audit:pager failed on anomaly.detected: RuntimeError: the pager is down") == 1
     )
+
+
+def test_the_publisher_delivers_in_order_off_the_caller_and_drops_rather_than_grow(caplog):
+    import logging
+    import threading
+
+    from adcore.events import DriftDetected, EventBus, Subscription
+    from adcore.server.publisher import EventPublisher
+
+    gate = threading.Event()
+    got: list[int] = []
+
+    def slow(event):
+        gate.wait(10)  # a pager that takes its time
+        got.append(event.offset)
+
+    publisher = EventPublisher(EventBus(subscribers=[Subscription("slow", slow)]), max_queued=2)
+    events = [
+        DriftDetected(detector="ks", on="scores", offset=i, statistic=1.0, threshold=0.5) for i in range(5)
+    ]
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="adcore.server"):
+        publisher.publish([events[0]])
+        deadline = time.monotonic() + 10
+        while publisher._queue.qsize() and time.monotonic() < deadline:  # the thread took the first
+            time.sleep(0.01)
+        for event in events[1:]:
+            publisher.publish([event])
+    assert time.monotonic() - started < 5  # never waited for the subscriber
+    assert publisher.dropped == 2 and "events: 1 dropped so far" in caplog.text
+    gate.set()
+    publisher.close()
+    assert got == [0, 1, 2]  # in order; what was queued at shutdown was delivered
+
+
+def test_nobody_listening_means_no_thread_and_no_events():
+    from adcore.events import EventBus
+    from adcore.server.publisher import EventPublisher
+
+    publisher = EventPublisher(EventBus())
+    assert not publisher.listening and publisher._thread is None
+    assert not publisher.wants("detection.completed")
+    publisher.close()

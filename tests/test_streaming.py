@@ -334,6 +334,17 @@ def test_records_the_detector_refuses_go_to_the_dead_letters_and_the_stream_goes
     assert all(out[e.offset]["id"] == e.record_id for e in anomalies)
 
 
+def test_refused_records_keep_transport_metadata_aligned():
+    lines = _positive_lines(40, {30, 33})
+    items = [Message(line, {"partition": 0, "offset": 500 + i}) for i, line in enumerate(lines)]
+    letters = MemorySink()
+    sink, _, _ = run_stream(items, algo=PositiveOnly, window=20, batch_size=16, dead_letter=letters)
+    out = sink.records()
+    assert [r["_meta"]["offset"] for r in out] == [500 + i for i in range(40) if i not in (30, 33)]
+    assert [m["offset"] for m in sink.metadata] == [r["_meta"]["offset"] for r in out]  # to write(), too
+    assert [d["_meta"]["offset"] for d in letters.records()] == [530, 533]
+
+
 def test_refused_records_without_a_dead_letter_sink_are_reported_one_line_each():
     reports: list[str] = []
     sink, _, _ = run_stream(_positive_lines(30, {24}), algo=PositiveOnly, window=20, reports=reports)

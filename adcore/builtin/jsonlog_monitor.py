@@ -19,7 +19,7 @@ from typing import IO, Any
 from adcore.jsonio import jsonable
 
 PATH_ENV = "ADCORE_JSONLOG_PATH"
-_WARN = frozenset({"anomaly.detected", "drift.detected"})
+_WARN = frozenset({"anomaly.detected", "drift.detected", "model.refit_failed"})
 
 
 def describe(event: dict[str, Any]) -> str:
@@ -38,6 +38,10 @@ def describe(event: dict[str, Any]) -> str:
         return f"drift on {event.get('on')}{where} by {event.get('detector')} at offset {event.get('offset')}"
     if kind == "model.retrained":
         return f"model {event.get('model') or event.get('algorithm')} refitted ({event.get('reason')})"
+    if kind == "model.refit_failed":
+        return f"refit failed ({event.get('reason')}): {event.get('error')}"
+    if kind == "model.saved":
+        return f"saved {event.get('model')}"
     return str(kind)
 
 

@@ -73,6 +73,10 @@ def register(app: typer.Typer) -> None:
             )
             with status(f"fitting {algo} on {plural(dataset.n_samples, 'row')}"):
                 record = fit_model(detector, dataset, schema, name=model).save(model, store=opened)
+        from adcore.events import ModelSaved, publish_to_subscribers
+
+        saved = ModelSaved.from_record(record, stream="cli:fit")
+        publish_to_subscribers([saved], on_error=lambda message: typer.echo(message, err=True))
         if as_json:
             print_json({**record.to_dict(), "store": _redacted(opened.url)})
             return

@@ -137,9 +137,9 @@ class ServerState:
                 detector=signal.detector,
                 on="scores",
                 offset=int(signal.index),
-                statistic=_finite(signal.statistic),
-                threshold=_finite(signal.threshold),
-                p_value=_finite(signal.p_value),
+                statistic=_number(signal.statistic),
+                threshold=_number(signal.threshold),
+                p_value=_number(signal.p_value),
                 feature=signal.feature,
                 action="none",
             )
@@ -195,13 +195,11 @@ def _scoring_events(
     return out
 
 
-def _finite(value: Any) -> float | None:
-    import math
+def _number(value: Any) -> float | None:
+    """A plain float for an event, ``None`` for a missing or non-finite one (JSON has no NaN)."""
+    from adcore.jsonio import finite_or_none
 
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    return None if value is None else finite_or_none(float(value))
 
 
 def _log_listener_error(message: str) -> None:

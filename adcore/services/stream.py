@@ -23,6 +23,7 @@ callables. See docs/streaming.md.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -248,9 +249,8 @@ def _open(
     host: Any,
 ) -> Stream:
     """Open the endpoints in order; on any failure close those already opened, then re-raise."""
-    opened: list[Any] = []  # in opening order
+    opened: dict[str, Any] = {}  # what this stream opened (and so closes), in opening order
     built_monitors: list[Any] = []
-    closers: dict[str, Any] = {}
     given = list(monitors)
     try:
         names = [m for m in given if isinstance(m, str)]
@@ -261,8 +261,7 @@ def _open(
             event_sink, owned = sink_from(events, what="event sink", host=host)
             event_sinks.append(event_sink)
             if owned:
-                opened.append(event_sink)
-                closers["events"] = event_sink
+                opened["events"] = event_sink
         bus = EventBus(
             monitors=listeners,
             sinks=event_sinks,
@@ -273,29 +272,23 @@ def _open(
         if dead_letter is not None:
             letters, owned = sink_from(dead_letter, what="dead-letter sink", host=host)
             if owned:
-                opened.append(letters)
-                closers["dead_letter"] = letters
+                opened["dead_letter"] = letters
         out, owned = sink_from(sink, host=host)
         if owned:
-            opened.append(out)
-            closers["sink"] = out
+            opened["sink"] = out
         src, owned = source_from(source, host=host)
         if owned:
-            opened.append(src)
-            closers["source"] = src
+            opened["source"] = src
         service = StreamingService(
             src, out, stream_model, config, events=bus, dead_letter=letters, report=report
         )
     except BaseException:
-        for endpoint in reversed(opened):
-            endpoint.close()
-        for monitor in built_monitors:
-            close = getattr(monitor, "close", None)
-            if callable(close):
-                close()
+        for endpoint in [*reversed(opened.values()), *built_monitors]:
+            with contextlib.suppress(Exception):  # the error that stopped the opening is the one to see
+                endpoint.close()
         raise
     # Outputs first, so a sink that cannot flush is the error raised; the source last.
-    order = [closers[k] for k in ("sink", "dead_letter", "events", "source") if k in closers]
+    order = [opened[k] for k in ("sink", "dead_letter", "events", "source") if k in opened]
     return Stream(service, owned=order, monitors=built_monitors, spec=spec)
 
 

@@ -187,11 +187,16 @@ class StreamingService:
                 # Warm-up records will be written before the first fit: check it can happen.
                 self.model.check_first_fit(self.warmup, len(self.decoder.features))
         first = self.offset
-        counts = {"scored": 0, "warmup": 0, "anomalies": 0, "rejected": 0}
-        lines, metadata = self._score_segments(batch, counts) if len(batch) else ([], [])
+        counts = {"scored": 0, "warmup": 0, "anomalies": 0}
+        refused: list[int] = []  # indices in the batch of records the detector refused
+        lines = self._score_segments(batch, counts, refused) if len(batch) else []
+        metadata = batch.metadata
+        if refused:
+            dropped = set(refused)
+            metadata = [m for i, m in enumerate(metadata) if i not in dropped]
         self._write_many(lines, metadata)
         self.sink.flush()
-        if self.dead_letter is not None and (batch.malformed or counts["rejected"]):
+        if self.dead_letter is not None and (batch.malformed or refused):
             self.dead_letter.flush()
         n = self.offset - first
         self.stats.records += n
@@ -209,7 +214,7 @@ class StreamingService:
                     model=self.model.label,
                     threshold=self.model.threshold,
                     duration_ms=round((time.perf_counter() - started) * 1000.0, 3),
-                    rejected=counts["rejected"],
+                    rejected=len(refused),
                 )
             )
         self._publish_pending()
@@ -238,19 +243,17 @@ class StreamingService:
         names = list(features) if features and self.config.drift_on == "features" else None
         return create_drift_detector(self.config.drift, feature_names=names, **dict(self.config.drift_params))
 
-    def _score_segments(self, batch: DecodedBatch, counts: dict[str, int]) -> tuple[list[bytes], list[Any]]:
-        """The output lines of the batch's valid records and their metadata, in order."""
+    def _score_segments(self, batch: DecodedBatch, counts: dict[str, int], refused: list[int]) -> list[bytes]:
+        """The output lines of the batch's valid records, in order (``refused`` gets those left out)."""
         assert self.encoder is not None
         X, records, metas = batch.X, batch.records, batch.metadata
         n = len(records)
         out: list[bytes] = []
-        out_metas: list[Any] = []
         i = 0
         while i < n:
             if not self.model.fitted:
                 k = min(n - i, max(self.warmup - self.window.n_seen, 1))
                 out += self.encoder.encode(records[i : i + k], metas[i : i + k], None, None, model=None)
-                out_metas += metas[i : i + k]
                 self.window.extend(X[i : i + k])
                 counts["warmup"] += k
                 self.stats.warmup += k
@@ -262,21 +265,19 @@ class StreamingService:
             k = n - i
             if self.policy.mode == "every":
                 k = min(k, int(self.policy.every or 1) - self._since_fit)
-            lines, kept_metas = self._score(batch, i, i + k, counts)
-            out += lines
-            out_metas += kept_metas
+            out += self._score(batch, i, i + k, counts, refused)
             i += k
             if self.policy.mode == "every" and self._since_fit >= int(self.policy.every or 1):
                 self._refit("periodic")
-        return out, out_metas
+        return out
 
     def _score(
-        self, batch: DecodedBatch, start: int, stop: int, counts: dict[str, int]
-    ) -> tuple[list[bytes], list[Any]]:
+        self, batch: DecodedBatch, start: int, stop: int, counts: dict[str, int], refused: list[int]
+    ) -> list[bytes]:
         """Score records ``start:stop`` with the current model, then feed window and drift.
 
-        Returns the output lines and their metadata: records the detector rejected are
-        sent to the dead letters instead, so they are not among them.
+        Records the detector refuses go to the dead letters instead of the output (their
+        batch indices to ``refused``).
         """
         assert self.encoder is not None
         seg = batch.X[start:stop]
@@ -285,14 +286,14 @@ class StreamingService:
         scores, rejected = self._scores_of(seg)
         if rejected:
             self._handle_rejected([batch.rejected(start + j, error) for j, error in sorted(rejected.items())])
-            counts["rejected"] += len(rejected)
+            refused += [start + j for j in sorted(rejected)]
             keep = [j for j in range(stop - start) if j not in rejected]
             seg, scores = seg[keep], scores[keep]
             records = [records[j] for j in keep]
             metas = [metas[j] for j in keep]
             line_numbers = [line_numbers[j] for j in keep]
             if not keep:
-                return [], []
+                return []
         n = len(records)
         threshold = float(self.model.threshold or 0.0)
         flags = scores > threshold
@@ -328,7 +329,7 @@ class StreamingService:
         if self._drift is not None:
             values = seg if self.config.drift_on == "features" else scores[finite]
             self._check_drift(values, base)
-        return out, metas
+        return out
 
     def _scores_of(self, X: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
         """Scores of ``X``, and the rows the detector refused (a ``DataError``) with the reason.

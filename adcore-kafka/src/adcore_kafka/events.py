@@ -1,8 +1,9 @@
 """Events on a Kafka topic: which ones, keyed how, with which headers.
 
 ``--events kafka://HOST/TOPIC`` publishes the stream's events as JSON, one record each
-(``adcore.events``: ``anomaly.detected``, ``drift.detected``, ``model.retrained`` and the
-per-batch ``detection.completed``; ``?types=`` keeps some). Two choices make the topic
+(``adcore.events``: ``anomaly.detected``, ``drift.detected``, ``model.retrained``,
+``model.refit_failed``, ``model.saved`` and the per-batch ``detection.completed``;
+``?types=`` keeps some). Two choices make the topic
 easy to consume:
 
 - the ``adcore.event`` header holds the type, so a consumer can skip what it does not
