@@ -332,10 +332,11 @@ class Detector:
             )
         return out
 
-    def _check_input(self, X: Any) -> np.ndarray:
-        """``X`` as a matrix, checked against what fit saw: the names, then the feature count.
+    def check_input(self, X: Any) -> np.ndarray:
+        """``X`` as a matrix, checked as scoring checks it: fitted, then the names, then the width.
 
         Names first, as scikit-learn does: a frame with a column missing is told which one.
+        For code that scores or explains rows through the wrapped detector itself.
         """
         self._check_fitted()
         self._check_feature_names(feature_names(X))  # before the values, as the names say more
@@ -393,7 +394,14 @@ class Detector:
     # -------------------------------------------------------------- scoring
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly scores of ``X``, shape (n_samples,); higher means more anomalous."""
-        matrix = self._check_input(X)
+        return self.score_matrix(self.check_input(X))
+
+    def score_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Scores of a matrix already validated as fit's input was (the model store's path).
+
+        The library's own complaint is typed as in :meth:`fit`; one score per row is checked.
+        """
+        self._check_fitted()
         try:
             scores = self.estimator_.decision_function(matrix)
         except LIBRARY_USER_ERRORS as exc:

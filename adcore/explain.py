@@ -91,6 +91,9 @@ def explain(
 
     if len(X) == 0:
         return []
+    check_input = getattr(detector, "check_input", None)
+    if callable(check_input):  # an adcore Detector: a frame with other columns is refused, not explained
+        check_input(X)
     matrix, frame_names = as_matrix(X)
     names = feature_names or frame_names
     if names is None:

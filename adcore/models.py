@@ -136,7 +136,16 @@ class Model:
     def to_bytes(self) -> bytes:
         """The artifact: a pickle of the detector and schema (protocol 5)."""
         payload = {"format": ARTIFACT_FORMAT, "detector": self.detector, "schema": self.schema}
-        return pickle.dumps(payload, protocol=5)
+        try:
+            return pickle.dumps(payload, protocol=5)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            # The library's fitted object cannot be serialised (PyOD's MO_GAAL holds classes
+            # defined inside a function): nothing the store can keep. Say so, before any write.
+            raise StoreError(
+                f"{self.algorithm} cannot be saved: its fitted object is not picklable "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "use 'adcore run' to fit and score in one step"
+            ) from exc
 
     def save(self, name: str | None = None, *, store: str | ModelStore | None = None) -> ModelRecord:
         """Store this model as the next version of ``name`` and return its index entry.
@@ -175,7 +184,7 @@ class Model:
         if dataset.n_samples == 0:
             return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64)
         det = self.detector
-        scores = det._check_scores(det.estimator_.decision_function(dataset.X), dataset.n_samples)
+        scores = det.score_matrix(dataset.X)  # the library's complaints typed, as at fit
         return scores, (scores > self.threshold).astype(np.int64)
 
     def confidence(self, scores: np.ndarray) -> np.ndarray:

@@ -90,20 +90,25 @@ def _only_floats(value: Any) -> Any:
 def _annotation_for(spec: dict[str, Any]) -> Any:
     """A spec's type: its choices, or its type names (each with its bounds_by_type), maybe null.
 
-    Choices alone (or with ``"type": "str"``) are a ``Literal``; with other types too they
-    are the strings admitted beside them (``"auto"`` or a number). Integers come before
-    floats in a union, so a count stays an ``int`` where a fraction is a ``float``.
+    Choices are a ``Literal``: the only values, unless they are strings and the spec names
+    other types besides ``str`` (``"type": ["int", "str"], "choices": ["auto"]``), where
+    they are the strings admitted beside those types. Integers come before floats in a
+    union, so a count stays an ``int`` where a fraction is a ``float``.
     """
     choices = spec.get("choices")
     type_names = spec.get("type", "any")
     type_names = [type_names] if isinstance(type_names, str) else list(type_names or ["any"])
     per_type = spec.get("bounds_by_type") or {}
     members: list[Any] = [Literal[tuple(choices)]] if choices else []  # type: ignore[misc]
-    others = [t for t in type_names if not (choices and t == "str")]
-    others.sort(key=lambda t: t != "int")
+    if not choices:
+        others = type_names
+    elif all(isinstance(c, str) for c in choices):
+        others = [t for t in type_names if t not in ("str", "any")]
+    else:
+        others = []
+    others = sorted(others, key=lambda t: t != "int")
     exclusive = bool(per_type) and {"int", "float"} <= set(others)
-    if not choices or type_names != ["any"]:
-        members += [_bounded(t, per_type.get(t), exclusive=exclusive) for t in others]
+    members += [_bounded(t, per_type.get(t), exclusive=exclusive) for t in others]
     base: Any = typing.Union[tuple(members)] if len(members) > 1 else members[0]  # noqa: UP007
     if spec.get("nullable") or spec.get("default", ...) is None:
         return Optional[base]  # noqa: UP045
@@ -397,7 +402,7 @@ def out_of_range_values(model: type) -> dict[str, list[Any]]:
     """Per parameter, values just outside each declared range, and a string that is no choice.
 
     What a conformance check feeds a detector to see validation refuse it before the fit:
-    ``ge=1`` on an int gives 0, ``gt=0`` on a float 0.0, ``le=0.5`` gives 0.5000005. In a
+    ``ge=1`` on an int gives 0, ``gt=0`` on a float 0.0, ``le=0.5`` gives 0.500001. In a
     union with an int member, a float bound gives non-integral values only (a whole float
     would be read as that int), and beside a bool, no 0 or 1 (read as False and True).
     Parameters without a range or choices are left out.

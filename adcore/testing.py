@@ -275,7 +275,8 @@ def check_params_schema(subject: Subject) -> None:
         if info.is_required() or info.default_factory is not None:
             continue
         try:
-            TypeAdapter(Annotated[info.annotation, info]).validate_python(info.default)
+            annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            TypeAdapter(annotation).validate_python(info.default)
         except Exception as exc:
             raise _fail(
                 subject,
@@ -810,7 +811,12 @@ def sklearn_checks(
     """
     import warnings
 
-    from sklearn.utils.estimator_checks import estimator_checks_generator
+    try:
+        from sklearn.utils.estimator_checks import estimator_checks_generator
+    except ImportError as exc:  # not installed, or older than 1.6 (which added the generator)
+        raise ImportError(
+            "adcore.testing's scikit-learn checks need scikit-learn >= 1.6: pip install -U scikit-learn"
+        ) from exc
 
     subject = (
         name_or_factory
@@ -879,8 +885,9 @@ def parametrize_with_sklearn_checks(
     The test receives ``estimator`` and ``check`` and calls ``check(estimator)``, as with
     scikit-learn's own ``parametrize_with_checks``; ids read ``pyod:iforest-check_fit1d``.
     Marks come from the registration as for :func:`parametrize_with_checks`: ``xfail``
-    (strict: a declared failure that passes fails the run, so stale declarations surface)
-    from ``xfail_checks``, ``slow`` from ``slow=True``, a skip when ``needs`` are missing.
+    from ``xfail_checks`` (not strict: several declared failures come from unseeded
+    libraries, which pass now and then; pytest reports those as XPASS), ``slow`` from
+    ``slow=True``, a skip when ``needs`` are missing.
     Without scikit-learn installed there is one case, skipped.
     """
     import pytest
@@ -900,7 +907,7 @@ def parametrize_with_sklearn_checks(
                 )
             reason = subject.xfail_checks.get(_sklearn_check_name(check))
             if reason:
-                marks.append(pytest.mark.xfail(reason=reason, strict=True))
+                marks.append(pytest.mark.xfail(reason=reason, strict=False))
             if subject.slow:
                 marks.append(pytest.mark.slow)
             case_id = f"{subject.label}-{sklearn_check_id(check)}"

@@ -211,6 +211,8 @@ def test_data_the_library_refuses_at_fit_or_scoring_is_a_data_error_on_one_line(
         DataError, match=r"^Picky rejected the data \(1200 rows\): too many rows for this toy$"
     ):
         fitted.decision_function(np.zeros((1200, 3)))
+    with pytest.raises(DataError, match=r"^Picky rejected the data \(1200 rows\)"):
+        fitted.score_matrix(np.zeros((1200, 3)))  # the model store's path, input validated already
 
 
 def test_other_exceptions_are_bugs_and_adcore_errors_pass_unchanged(X):
@@ -362,6 +364,9 @@ def test_feature_names_follow_sklearns_rules_and_words(X):
         det.predict(pd.DataFrame(X[:, :2], columns=["a", "b"]))  # the names are checked first
     with pytest.warns(UserWarning, match="X does not have valid feature names, but Detector was fitted"):
         det.predict(X)
+    np.testing.assert_array_equal(det.check_input(pd.DataFrame(X, columns=names)), X)  # explain's way in
+    with pytest.raises(SchemaMismatchError, match="unseen at fit: 'z'"):
+        det.check_input(renamed)
     assert not hasattr(Detector("core:hbos").fit(pd.DataFrame(X)), "feature_names_in_")  # integer columns
     det.fit(X)
     assert not hasattr(det, "feature_names_in_")  # refitted without names: the old ones are gone

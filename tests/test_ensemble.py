@@ -114,7 +114,7 @@ def test_cli_ensemble_flags(capfd, tmp_path, planted):
     assert summary["metadata"]["ensemble"]["combine"] == "stack" and summary["metadata"]["n_features"] == 4
     code = run_cli(["run", "-a", "hbos", "-i", str(path), "--columns", "a,b", "--combine", "max"])
     _, err = capfd.readouterr()
-    assert code == 2 and "apply to ensembles" in err
+    assert code == 2 and "applies to ensembles only" in err
     code = run_cli(["run", "-a", "hbos,mad", "-i", str(path), "--columns", "a,b", "--combine", "stack"])
     _, err = capfd.readouterr()
     assert code == 2 and "--labels" in err

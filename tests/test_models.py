@@ -17,7 +17,7 @@ from adcore.errors import (
     StoreError,
 )
 from adcore.models import Model
-from adcore.registry import default_store_url, parse_model_ref, sha256_hex, verify_artifact
+from adcore.registry import default_store_url, open_store, parse_model_ref, sha256_hex, verify_artifact
 from adcore.scoring import score_file
 
 
@@ -183,3 +183,27 @@ def test_unloadable_artifacts_are_clear_errors(X):
         Model.from_bytes(missing_module, record=record)
     with pytest.raises(StoreError, match="not an adcore model"):
         Model.from_bytes(pickle.dumps({"format": "other"}), record=record)
+
+
+class _HoldsALambda:
+    """A detector whose fitted state cannot be pickled (as PyOD's MO_GAAL's)."""
+
+    def fit(self, X, y=None):
+        self.scale_ = lambda rows: np.abs(rows).sum(axis=1)
+        return self
+
+    def decision_function(self, X):
+        return self.scale_(X)
+
+
+def test_a_detector_that_cannot_be_pickled_is_refused_before_anything_is_stored(X, store):
+    from adcore.errors import StoreError
+
+    model = adcore.fit(X, _HoldsALambda, seed=0)
+    with pytest.raises(StoreError, match="cannot be saved: its fitted object is not picklable"):
+        model.save("lambda", store=store)
+    opened = open_store(store)
+    try:
+        assert opened.list("lambda") == []
+    finally:
+        opened.close()

@@ -42,14 +42,19 @@ ENSEMBLES: dict[str, dict[str, Any]] = {
 }
 
 
-def _subjects() -> list[Any]:
+def _subjects(*, stored: bool = False) -> list[Any]:
+    """Every registered detector, and the ensembles; ``stored``: the cases that save a model."""
     cases = []
     for name, reg in sorted(get_host().registry("detector").items()):
         if name == "core:ensemble":
             continue  # covered by ENSEMBLES, which name their members
         params = dict(reg.metadata.get("test_params") or {})
-        why = (reg.metadata.get("xfail_checks") or {}).get("check_seed_determinism")
+        declared = reg.metadata.get("xfail_checks") or {}
+        why = declared.get("check_seed_determinism")
         marks = [pytest.mark.skip(reason=f"not reproducible with a seed: {why}")] if why else []
+        if stored and declared.get("check_pickle_round_trip"):
+            reason = declared["check_pickle_round_trip"]
+            marks.append(pytest.mark.skip(reason=f"cannot be stored and reloaded: {reason}"))
         if reg.missing_needs():
             marks.append(pytest.mark.skip(reason=f"needs {', '.join(reg.missing_needs())}"))
         if reg.metadata.get("slow"):
@@ -138,7 +143,7 @@ def test_every_entry_point_gives_the_same_result(algo, params, data, server, tmp
 
 
 @pytest.mark.service
-@pytest.mark.parametrize(("algo", "params"), _subjects())
+@pytest.mark.parametrize(("algo", "params"), _subjects(stored=True))
 def test_stored_models_and_streams_score_alike(algo, params, data, tmp_path, monkeypatch):
     X, root = data["X"], data["root"]
     monkeypatch.setenv("ADCORE_HOME", str(tmp_path / "home"))

@@ -209,3 +209,70 @@ def test_a_full_run_fits_twice_seed_and_clone_checks_share_the_second_fit():
 def test_the_shared_second_fit_still_catches_an_unseeded_detector(check):
     with pytest.raises(AssertionError, match=check):
         check_detector(Unseeded, checks=[check])
+
+
+# --------------------------------------------------------------------------- scikit-learn's checks
+SKLEARN_PLUGIN = """
+import adcore
+@adcore.hookimpl
+def register_detectors(register):
+    register("batchy", "{module}:BatchDependent",
+             xfail_checks={{"check_methods_subset_invariance": "scores a batch against itself",
+                           "check_score_single_row": "same"}})
+    register("batchy-undeclared", "{module}:BatchDependent")
+    register("slowpoke", "{module}:Good", slow=True)
+    register("needy", "{module}:Good", needs=("adcore-no-such-package",))
+"""
+
+
+@pytest.fixture
+def sklearn_host():
+    pytest.importorskip("sklearn")
+    import types
+
+    plugin = types.ModuleType("sk_plugin")
+    exec(SKLEARN_PLUGIN.format(module=__name__), plugin.__dict__)
+    host = PluginHost(autoload=False)
+    host.load()
+    host.add_plugin(plugin, "sk")
+    set_host(host)
+    yield host
+    set_host(None)
+
+
+def test_sklearn_checks_run_on_a_good_detector_and_leave_out_the_excluded_ones():
+    pytest.importorskip("sklearn")
+    report = testing.check_sklearn_estimator(Good)
+    assert "check_fit2d_predict1d" in report and "check_outliers_train" not in report
+    assert all(v == "passed" or v.startswith("skipped:") for v in report.values()), report
+    assert set(testing.SKLEARN_EXCLUDED) >= {"check_outliers_train", "check_outliers_fit_predict"}
+    assert all(reason for reason in testing.SKLEARN_EXCLUDED.values())
+
+
+def test_a_failing_sklearn_check_names_detector_and_check(sklearn_host):
+    with pytest.raises(AssertionError) as info:
+        testing.check_sklearn_estimator("sk:batchy-undeclared")
+    text = str(info.value)
+    assert "sk:batchy-undeclared failed check_methods_subset_invariance" in text
+    report = testing.check_sklearn_estimator("sk:batchy")  # declared: not run, reason reported
+    assert report["check_methods_subset_invariance"] == "expected failure: scores a batch against itself"
+
+
+def test_sklearn_parametrize_marks_from_the_registration(sklearn_host):
+    mark = testing.parametrize_with_sklearn_checks(["sk:batchy", "sk:slowpoke", "sk:needy"])
+    assert mark.args[0] == ("estimator", "check")
+    cases = {p.id: p for p in mark.args[1]}
+    names = lambda case: [m.name for m in case.marks]  # noqa: E731
+    xfail = cases["sk:batchy-check_methods_subset_invariance"]
+    assert names(xfail) == ["xfail"] and xfail.marks[0].kwargs["strict"] is False
+    assert names(cases["sk:batchy-check_fit1d"]) == []
+    assert names(cases["sk:slowpoke-check_estimators_pickle(readonly_memmap=True)"]) == ["slow"]
+    assert names(cases["sk:needy-check_fit1d"]) == ["skip"]
+    estimator, check = cases["sk:batchy-check_fit1d"].values
+    check(estimator)  # a case runs as scikit-learn's own do
+
+
+def test_sklearn_parametrize_without_sklearn_is_one_skipped_case(monkeypatch):
+    monkeypatch.setattr(testing, "_importable_module", lambda name: False)
+    (case,) = testing.parametrize_with_sklearn_checks(["core:hbos"]).args[1]
+    assert [m.name for m in case.marks] == ["skip"] and "scikit-learn" in case.marks[0].kwargs["reason"]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from adcore.catalog import describe_algorithm
 from adcore.detector import Detector
-from adcore.errors import AdcoreError, ParameterError
+from adcore.errors import AdcoreError, DataError, ParameterError
 from adcore.params import out_of_range_values, public_fields, validate_params
 from adcore.plugins import resolve_reference
 from adcore.testing import registered_detectors, subject_for
@@ -34,16 +34,6 @@ ENTRIES = {f"pyod:{d['name']}": d for d in catalog.detectors()}
 #: Wrapper settings checked by adcore.Detector itself (its message names the setting only).
 WRAPPER_SETTINGS = {"contamination"}
 NEIGHBOUR_COUNTS = ("n_neighbors", "n_neighbours")
-#: Too few rows that PyOD answers with neither a ValueError nor a TypeError (which adcore
-#: types), so the error escapes as a bug (exit 1). Strict: a fix shows as a failure to update.
-_DROP_LAST = (
-    "PyOD's {} trains on full batches only (DataLoader drop_last=True): fewer rows than batch_size "
-    "(32) leave no batch, and training fails with UnboundLocalError"
-)
-KNOWN_CRASHES: dict[tuple[str, int], str] = {
-    ("pyod:auto-encoder", 2): _DROP_LAST.format("AutoEncoder"),
-    ("pyod:vae", 2): _DROP_LAST.format("VAE"),
-}
 #: Too few rows that PyOD scores with NaN, which adcore.Detector does not refuse (yet).
 KNOWN_NAN_SCORES: dict[tuple[str, int], str] = {
     ("pyod:abod", 2): "PyOD's ABOD scores NaN with fewer neighbours than it needs for an angle variance",
@@ -139,10 +129,6 @@ def test_pyod_itself_refuses_what_the_catalog_refuses(name, param, value):
 
 def _small_data_marks(name: str, n_rows: int) -> list:
     marks = _marks(name)
-    if (name, n_rows) in KNOWN_CRASHES:
-        marks.append(
-            pytest.mark.xfail(reason=KNOWN_CRASHES[name, n_rows], raises=UnboundLocalError, strict=True)
-        )
     if (name, n_rows) in KNOWN_NAN_SCORES:
         marks.append(pytest.mark.xfail(reason=KNOWN_NAN_SCORES[name, n_rows], strict=True))
     return marks
@@ -216,3 +202,14 @@ def test_pca_listing_prints_no_warning():
     assert done.returncode == 0, done.stderr
     assert "shadows" not in done.stderr and "Warning" not in done.stderr, done.stderr
     assert "copy" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["pyod:auto-encoder", "pyod:vae"])
+def test_fewer_rows_than_a_batch_is_a_data_error_naming_the_fix(name):
+    """PyOD's AutoEncoder and VAE train on full batches only: 31 rows with batch_size 32 left none."""
+    pytest.importorskip("torch")
+    with pytest.raises(DataError, match=r"batch_size=32 rows and got 31: .*smaller batch_size"):
+        Detector(name).fit(_rows(31))
+    with contextlib.redirect_stdout(io.StringIO()):
+        scores = Detector(name, batch_size=16, epoch_num=1).fit(_rows(31)).decision_scores_
+    assert np.all(np.isfinite(scores))

@@ -115,6 +115,10 @@ def register(app: typer.Typer) -> None:
         target = resolve_output(output, fmt, as_json)
         if combine == "stack" and not labels:
             raise ParameterError("--combine stack needs --labels COLUMN (a few rows labelled 1 or 0)")
+        if labels and "," not in algo:
+            raise ParameterError(
+                "--labels trains a stacking ensemble: name several detectors, e.g. iforest,ecod"
+            )
         ensemble = {"combine": "stack" if labels else combine, "normalize": normalize, "jobs": jobs}
         detector = build_detector(algo, param, contamination, threshold, seed, ensemble)
         with status(f"reading {input_path}") as shown:

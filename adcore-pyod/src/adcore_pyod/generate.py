@@ -286,6 +286,10 @@ def describe(
         description = re.sub(r"\s*:cite:`[^`]*`", "", docs.get(param.name, ""))
         specs.append(param_spec(param, types.get(param.name, ""), description))
     _constrain(name, specs)
+    adapter_params = []
+    if cls.class_path in curation.GLOBAL_SEED_ADAPTERS:
+        specs.append(dict(curation.ADAPTER_RANDOM_STATE))
+        adapter_params.append(curation.ADAPTER_RANDOM_STATE["name"])
     full_name = (kb_entry or {}).get("full_name") or cls.name
     entry: dict[str, Any] = {
         "name": name,
@@ -301,6 +305,8 @@ def describe(
         entry["omitted_params"] = omitted
     if fit_time:
         entry["fit_time_params"] = fit_time
+    if adapter_params:
+        entry["adapter_params"] = adapter_params
     return entry
 
 
@@ -372,8 +378,9 @@ def cross_check(catalog: dict[str, Any]) -> list[str]:
             problems.append(f"{entry['name']}: {entry['class_path']} is not a BaseDetector")
             continue
         runtime = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        added = set(entry.get("adapter_params", []))
         static = (
-            [p["name"] for p in entry["params"]]
+            [p["name"] for p in entry["params"] if p["name"] not in added]
             + entry.get("omitted_params", [])
             + entry.get("fit_time_params", [])
         )
