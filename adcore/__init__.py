@@ -18,27 +18,27 @@ from adcore.hookspecs import hookimpl, hookspec
 __version__ = "0.1.0"
 
 _LAZY = {
-    "detect": "adcore.detection",
-    "create_detector": "adcore.detector",
-    "Detector": "adcore.detector",
-    "DetectorProtocol": "adcore.detector",
+    "detect": "adcore.services.detect",
+    "create_detector": "adcore.services.spec",
+    "Detector": "adcore.domain.detector",
+    "DetectorProtocol": "adcore.domain.detector",
     "Dataset": "adcore.data",
     "read_dataset": "adcore.data",
-    "DetectionResult": "adcore.results",
-    "Anomaly": "adcore.results",
+    "DetectionResult": "adcore.domain.results",
+    "Anomaly": "adcore.domain.results",
     "get_host": "adcore.plugins",
     "PluginHost": "adcore.plugins",
-    "list_algorithms": "adcore.catalog",
-    "describe_algorithm": "adcore.catalog",
-    "fit": "adcore.models",
-    "load_model": "adcore.models",
-    "Model": "adcore.models",
+    "list_algorithms": "adcore.services.catalog",
+    "describe_algorithm": "adcore.services.catalog",
+    "fit": "adcore.services.models",
+    "load_model": "adcore.services.models",
+    "Model": "adcore.services.models",
     "open_stream": "adcore.services.stream",
     # for plugin authors (docs/plugins.md, "API for plugin authors"): stable names, wherever
     # the implementation lives
     "resolve_reference": "adcore.plugins",
-    "parse_numpydoc_params": "adcore.params",
-    "check_event_types": "adcore.events",
+    "parse_numpydoc_params": "adcore.domain.params",
+    "check_event_types": "adcore.domain.events",
 }
 
 __all__ = ["__version__", "hookimpl", "hookspec", *sorted(_LAZY)]

@@ -141,7 +141,7 @@ def register_storage(register: Register) -> None:
 
     :param register: ``register(scheme, factory, *, summary="", needs=(), install=None,
         extra={})``. ``scheme`` is the URL scheme the backend serves (``file``,
-        ``postgresql``); ``factory(url: str)`` returns an ``adcore.registry.ModelStore``.
+        ``postgresql``); ``factory(url: str)`` returns an ``adcore.services.registry.ModelStore``.
         ``summary`` is one line for listings; ``needs`` names optional packages the
         backend imports and ``install`` what to pip install for them (``"adcore[postgres]"``);
         ``extra`` is a dict of the plugin's own metadata. Any other keyword is refused.
@@ -195,11 +195,11 @@ def register_event_subscribers(register: Register) -> None:
     stops a stream nor fails a request.
 
     :param register: ``register(name, callback, *, types=(), summary="", needs=(),
-        install=None, extra={})``. ``callback(event)`` receives an ``adcore.events.Event``
+        install=None, extra={})``. ``callback(event)`` receives an ``adcore.domain.events.Event``
         (``event.type``, ``event.to_dict()``), or is a lazy ``"module:attr"`` string.
         ``types`` limits it to some of ``detection.completed``, ``anomaly.detected``,
         ``drift.detected``, ``model.retrained``, ``model.refit_failed``, ``model.saved``
-        (``adcore.events.EVENT_TYPES``); empty means all (an unknown type refuses the
+        (``adcore.domain.events.EVENT_TYPES``); empty means all (an unknown type refuses the
         registration). ``summary``, ``needs``, ``install`` and ``extra`` mean what they
         mean for every port. Any other keyword is refused.
     """

@@ -168,7 +168,7 @@ def _endpoint_kind(key: str, value: Any) -> str:
 
 
 def _event_types(key: str, value: Any) -> tuple[str, ...]:
-    from adcore.events import check_event_types
+    from adcore.domain.events import check_event_types
 
     try:
         return tuple(sorted(check_event_types(value, who=key) or ()))

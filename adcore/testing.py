@@ -91,7 +91,7 @@ class Subject:
 
     def build(self, **overrides: Any) -> Any:
         """A fresh, unfitted :class:`adcore.Detector` (seeded unless ``random_state`` is overridden)."""
-        from adcore.detector import Detector
+        from adcore.domain.detector import Detector
 
         values = {"random_state": SEED, **self.test_params, **self.params, **overrides}
         return Detector(self.algorithm, **values)
@@ -251,7 +251,7 @@ def _assert_same(subject: Subject, check: str, a: np.ndarray, b: np.ndarray, pro
 def check_params_schema(subject: Subject) -> None:
     """The parameter model builds, accepts its own defaults and the given params, and serializes."""
     name = "check_params_schema"
-    from adcore.params import json_schema
+    from adcore.domain.params import json_schema
 
     detector = subject.build()
     try:
@@ -326,7 +326,7 @@ def check_registration_is_lazy(subject: Subject) -> None:
 
 _PROBE = r"""
 import json, sys
-from adcore.catalog import describe_algorithm, list_algorithms
+from adcore.services.catalog import describe_algorithm, list_algorithms
 wanted = json.loads(sys.argv[1])
 listed = {row["name"] for row in list_algorithms()}
 out = {}

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 
 try:
-    from adcore.drift import DRIFT_DETECTORS, create_drift_detector
+    from adcore.domain.drift import DRIFT_DETECTORS, create_drift_detector
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from adcore.drift import DRIFT_DETECTORS, create_drift_detector
+    from adcore.domain.drift import DRIFT_DETECTORS, create_drift_detector
 
 STREAMS = ("mean-shift", "variance", "gradual", "stationary")
 RAMP = 2_000

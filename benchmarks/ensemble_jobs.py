@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import adcore
-from adcore.ensemble import effective_jobs
+from adcore.builtin.ensemble import effective_jobs
 
 
 def load(spec: str) -> tuple[str, np.ndarray]:

@@ -38,7 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from adcore.combination import DEFAULT_COMBINATION, DEFAULT_NORMALIZATION, ScoreCombiner, ScoreNormalizer
+from adcore.domain.combination import (
+    DEFAULT_COMBINATION,
+    DEFAULT_NORMALIZATION,
+    ScoreCombiner,
+    ScoreNormalizer,
+)
 
 MEMBERS = ("iforest", "ecod", "copod", "hbos", "knn")
 DEFAULT = "consensus"  # the row of the tables that is the shipped default

@@ -8,7 +8,7 @@ Every contender reads the same file of ``--records`` JSON objects (``id`` plus
   the same command on an empty file gives the fixed start-up cost, reported on its own row
   and subtracted in the "minus start-up" row (the steady-state rate of a long stream);
 - ``adcore stream (CLI, stdin -> stdout)``: the same through pipes;
-- ``adcore service (in-process)``: :class:`adcore.streaming.StreamingService` with the same
+- ``adcore service (in-process)``: :class:`adcore.services.streaming.StreamingService` with the same
   settings, file source and file sink (no start-up);
 - ``adcore service + ks drift``: the same with ``--drift ks --retrain on-drift``;
 - ``river HalfSpaceTrees (file -> file)``: per record ``orjson.loads``, ``score_one``,
@@ -127,9 +127,9 @@ def run_cli_pipes(src: Path, out: Path) -> Timing:
 
 
 def run_service(src: Path, out: Path, **config: Any) -> Timing:
-    from adcore.detector import create_detector
     from adcore.messaging import open_sink, open_source
-    from adcore.streaming import StreamConfig, StreamingService, StreamModel
+    from adcore.services.spec import create_detector
+    from adcore.services.streaming import StreamConfig, StreamingService, StreamModel
 
     out.unlink(missing_ok=True)
     with Clock() as clock:

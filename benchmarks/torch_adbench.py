@@ -26,7 +26,7 @@ Scorer = Callable[[np.ndarray, int], np.ndarray]
 
 def adcore_scorer(algo: str, **params: Any) -> Scorer:
     def score(X: np.ndarray, seed: int) -> np.ndarray:
-        from adcore.detector import Detector
+        from adcore.domain.detector import Detector
 
         return Detector(algo, random_state=seed, verbose=False, **params).fit(X).decision_scores_
 

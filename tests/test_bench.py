@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adcore.cli.main import run_cli
-from adcore.metrics import roc_auc
+from adcore.domain.metrics import roc_auc
 
 
 @pytest.fixture

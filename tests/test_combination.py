@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adcore.combination import (
+from adcore.domain.combination import (
     COMBINATIONS,
     DEFAULT_COMBINATION,
     DEFAULT_NORMALIZATION,
@@ -401,7 +401,7 @@ def test_stacker_without_sklearn(monkeypatch):
 
 def test_import_needs_only_numpy():
     code = (
-        "import sys, adcore.errors; before = set(sys.modules); import adcore.combination; "
+        "import sys, adcore.errors; before = set(sys.modules); import adcore.domain.combination; "
         "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
         "bad = new & {'scipy', 'sklearn', 'pandas', 'pyod'}; assert not bad, bad"
     )

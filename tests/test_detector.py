@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import adcore
-from adcore.detector import Detector, library_error
+from adcore.domain.detector import Detector, library_error
 from adcore.errors import (
     AdcoreError,
     DataError,
@@ -274,14 +274,14 @@ def test_not_fitted_error_is_a_value_error_and_an_attribute_error(X):
 def test_not_fitted_error_is_sklearns_once_sklearn_is_loaded_and_importing_adcore_loads_no_sklearn():
     pytest.importorskip("sklearn")
     probe = (
-        "import sys, adcore.errors as e, adcore.detector\n"
+        "import sys, adcore.errors as e, adcore.domain.detector\n"
         "assert 'sklearn' not in sys.modules, 'adcore imported sklearn'\n"
         "from sklearn.exceptions import NotFittedError as Theirs\n"
         "assert issubclass(e.NotFittedError, Theirs)\n"
         "assert sys.modules['sklearn.exceptions'].__loader__.__class__.__name__ != '_AfterExec'\n"
         "import numpy as np\n"
         "try:\n"
-        "    adcore.detector.Detector('core:hbos').decision_function(np.ones((3, 2)))\n"
+        "    adcore.domain.detector.Detector('core:hbos').decision_function(np.ones((3, 2)))\n"
         "except Theirs as exc:\n"
         "    print(type(exc).__name__)\n"
     )

@@ -1,4 +1,4 @@
-"""Tests for adcore.drift: detection, quiet stationary streams, reset, batching, parameter checks.
+"""Tests for adcore.domain.drift: detection, quiet stationary streams, reset, batching, parameter checks.
 
 All streams are seeded N(0, 1) data with a known change point, so "finds the change" and
 "stays quiet" are checked at the default settings the streaming service will use.
@@ -14,7 +14,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from adcore.drift import (
+from adcore.domain.drift import (
     ADWIN,
     DRIFT_DETECTORS,
     DriftDetector,

@@ -71,7 +71,7 @@ def test_ensemble_pickles_and_explains(planted):
     det = adcore.create_detector(MEMBERS).fit(planted)
     again = pickle.loads(pickle.dumps(det))
     np.testing.assert_array_equal(again.decision_function(planted[:50]), det.decision_function(planted[:50]))
-    from adcore.explain import explain
+    from adcore.services.explain import explain
 
     X = planted[100:105].copy()  # normal rows, made anomalous through one feature
     X[:, 2] += 30

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adcore.errors import ParameterError
-from adcore.events import (
+from adcore.domain.events import (
     EVENT_TYPES,
     AnomalyDetected,
     DetectionCompleted,
@@ -22,11 +21,11 @@ from adcore.events import (
     RefitFailed,
     Subscription,
     event_from_dict,
-    load_subscribers,
-    publish_to_subscribers,
 )
+from adcore.errors import ParameterError
 from adcore.hookspecs import hookimpl
 from adcore.plugins import PluginHost
+from adcore.services.events import load_subscribers, publish_to_subscribers
 
 SAMPLES = [
     DetectionCompleted(
@@ -76,7 +75,7 @@ def test_every_type_has_a_sample_here():
 
 def test_model_saved_describes_a_stored_version(tmp_path: Path):
     import adcore
-    from adcore.registry import open_store
+    from adcore.services.registry import open_store
 
     store = str(tmp_path / "store")
     X = np.random.default_rng(0).normal(size=(50, 2))

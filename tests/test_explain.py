@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import adcore
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
 from adcore.errors import ParameterError
-from adcore.explain import explain, perturbation_attributions
+from adcore.services.explain import explain, perturbation_attributions
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from adcore.domain.metrics import average_precision, roc_auc
 from adcore.errors import DataError
-from adcore.metrics import average_precision, roc_auc
 
 
 def test_by_hand():

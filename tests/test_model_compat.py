@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adcore.models import Model
+from adcore.services.models import Model
 
 DATA = Path(__file__).parent / "data"
 

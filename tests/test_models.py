@@ -16,9 +16,15 @@ from adcore.errors import (
     SchemaMismatchError,
     StoreError,
 )
-from adcore.models import Model
-from adcore.registry import default_store_url, open_store, parse_model_ref, sha256_hex, verify_artifact
-from adcore.scoring import score_file
+from adcore.services.models import Model
+from adcore.services.registry import (
+    default_store_url,
+    open_store,
+    parse_model_ref,
+    sha256_hex,
+    verify_artifact,
+)
+from adcore.services.scoring import score_file
 
 
 @pytest.fixture

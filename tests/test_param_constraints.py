@@ -1,6 +1,6 @@
 """The core's detectors: out-of-range parameters refused before the fit, too-small data typed (issue 14).
 
-Each value just outside a declared range (``adcore.params.out_of_range_values``) gives a
+Each value just outside a declared range (``adcore.domain.params.out_of_range_values``) gives a
 one-line ParameterError naming the detector and the parameter, before the detector is
 built; 1 or 2 rows give an :class:`adcore.errors.AdcoreError` (exit 2 on the CLI) or a fit
 with finite scores, never another exception. The plugins' own modules test theirs
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
+from adcore.domain.params import describe_fields, out_of_range_values
 from adcore.errors import AdcoreError, ParameterError
-from adcore.params import describe_fields, out_of_range_values
 from adcore.testing import registered_detectors
 
 DETECTORS = registered_detectors("core")

@@ -5,8 +5,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from adcore.errors import ParameterError
-from adcore.params import (
+from adcore.domain.params import (
     describe_fields,
     json_schema,
     model_from_specs,
@@ -17,6 +16,7 @@ from adcore.params import (
     specs_from_signature,
     validate_params,
 )
+from adcore.errors import ParameterError
 
 
 class Example:

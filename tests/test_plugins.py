@@ -455,7 +455,7 @@ def test_a_scheme_served_twice_resolves_like_a_bare_name():
 def test_stream_endpoints_and_stores_resolve_through_the_host():
     from adcore.messaging import open_sink, open_source
     from adcore.plugins import set_host
-    from adcore.registry import open_store
+    from adcore.services.registry import open_store
 
     host = PluginHost(autoload=False).load()
     host.add_plugin(_Schemes("mystore"), "mine")
@@ -486,7 +486,11 @@ def test_plugin_distributions_import_only_public_names():
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    private = ("from adcore.plugins import", "from adcore.params import", "from adcore.events import")
+    private = (
+        "from adcore.plugins import",
+        "from adcore.domain.params import",
+        "from adcore.domain.events import",
+    )
     sources = [*repo.glob("adcore-*/src/**/*.py"), *repo.glob("plugins/*/src/**/*.py")]
     offending = [
         f"{path.relative_to(repo)}: {line.strip()}"

@@ -21,7 +21,7 @@ import pytest
 
 import adcore
 from adcore.errors import IntegrityError, ModelNotFoundError, SchemaMismatchError, StoreError
-from adcore.registry import ModelStore, open_store
+from adcore.services.registry import ModelStore, open_store
 from adcore.stores.artifacts import LocalArtifacts
 
 REPO = Path(__file__).resolve().parents[1]

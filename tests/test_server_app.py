@@ -96,7 +96,7 @@ def test_nan_and_infinity_are_refused_with_422(client, raw, where):
 
 def test_non_finite_values_are_refused_even_by_the_stdlib_parser(client, monkeypatch):
     """Without orjson the stdlib parses 1e999 as inf: the matrix check still refuses it."""
-    from adcore import jsonio
+    from adcore.io import jsonio
 
     monkeypatch.setattr(jsonio, "loads", jsonio._std_loads)
     error = assert_error(

@@ -99,7 +99,7 @@ def test_the_publisher_delivers_in_order_off_the_caller_and_drops_rather_than_gr
     import logging
     import threading
 
-    from adcore.events import DriftDetected, EventBus, Subscription
+    from adcore.domain.events import DriftDetected, EventBus, Subscription
     from adcore.server.publisher import EventPublisher
 
     gate = threading.Event()
@@ -129,7 +129,7 @@ def test_the_publisher_delivers_in_order_off_the_caller_and_drops_rather_than_gr
 
 
 def test_nobody_listening_means_no_thread_and_no_events():
-    from adcore.events import EventBus
+    from adcore.domain.events import EventBus
     from adcore.server.publisher import EventPublisher
 
     publisher = EventPublisher(EventBus())

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from adcore.events import AnomalyDetected, DetectionCompleted, DriftDetected, ModelRetrained
+from adcore.domain.events import AnomalyDetected, DetectionCompleted, DriftDetected, ModelRetrained
 from adcore.plugins import PluginHost
 
 

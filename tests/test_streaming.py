@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adcore.detector import create_detector
+from adcore.domain.events import EventBus
 from adcore.errors import DataError, ParameterError, SchemaMismatchError
-from adcore.events import EventBus
 from adcore.messaging import Message
-from adcore.streaming import (
+from adcore.services.spec import create_detector
+from adcore.services.streaming import (
     RetrainPolicy,
     SlidingWindow,
     StreamConfig,
@@ -20,7 +20,7 @@ from adcore.streaming import (
     StreamModel,
     TumblingWindow,
 )
-from adcore.streaming.records import RecordDecoder
+from adcore.services.streaming.records import RecordDecoder
 
 FEATURES = ["a", "b", "c"]
 
@@ -97,7 +97,7 @@ def run_stream(
     reports: list[str] | None = None,
     **config: Any,
 ) -> tuple[MemorySink, Collector, StreamingService]:
-    from adcore.events import Subscription
+    from adcore.domain.events import Subscription
 
     sink = MemorySink()
     collector = Collector()
@@ -473,7 +473,7 @@ def stored_model(tmp_path):
 
 
 def test_stream_starts_from_a_registry_model_without_warmup(stored_model):
-    from adcore.registry import open_store
+    from adcore.services.registry import open_store
 
     model = StreamModel.from_registry("payments", store=stored_model)
     X = np.random.default_rng(8).normal(size=(120, 3))
@@ -490,7 +490,7 @@ def test_stream_starts_from_a_registry_model_without_warmup(stored_model):
 
 
 def test_save_retrained_writes_new_versions_under_another_name(stored_model):
-    from adcore.registry import open_store
+    from adcore.services.registry import open_store
 
     model = StreamModel.from_registry("payments@1", store=stored_model, save_as="payments-live")
     X = np.random.default_rng(9).normal(size=(100, 3))
@@ -511,7 +511,7 @@ def test_save_retrained_writes_new_versions_under_another_name(stored_model):
     assert [r.version for r in store.list("payments")] == [1]
     store.close()
     # a saved refit can be explained later: it kept its training medians
-    from adcore.models import load_model
+    from adcore.services.models import load_model
 
     saved = load_model("payments-live@2", store=stored_model)
     assert saved.detector.feature_medians_.shape == (3,)
@@ -523,7 +523,7 @@ def test_unsaved_refits_skip_the_explanation_baseline():
     detector = service.model.detector
     assert service.stats.retrains == 2 and not hasattr(detector, "feature_medians_")
     with pytest.raises(ParameterError, match="reference="):
-        from adcore.explain import explain
+        from adcore.services.explain import explain
 
         explain(detector, X[:2])
 
@@ -654,7 +654,7 @@ def test_plain_iterables_and_streams_without_a_descriptor_are_sources():
 
 
 def test_a_number_beyond_float_range_is_named_not_called_nan():
-    from adcore.streaming.records import RecordDecoder
+    from adcore.services.streaming.records import RecordDecoder
 
     decoder = RecordDecoder(["a", "b"])
     huge = b'{"a": 1' + b"0" * 400 + b', "b": 2}'
@@ -690,7 +690,7 @@ def _mixed_shape_stream() -> list[bytes]:
 
 
 def _run_with_typed_path(monkeypatch: pytest.MonkeyPatch, enabled: bool, **config: Any):
-    from adcore.streaming import typed
+    from adcore.services.streaming import typed
 
     if not enabled:
         monkeypatch.setattr(typed.TypedLayout, "for_record", classmethod(lambda cls, record, features: None))

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from adcore.domain.thresholds import check_contamination, compute_threshold, parse_threshold
 from adcore.errors import ParameterError
-from adcore.thresholds import check_contamination, compute_threshold, parse_threshold
 
 SCORES = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0])
 

@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from adcore import jsonio
+from adcore.io import jsonio
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 

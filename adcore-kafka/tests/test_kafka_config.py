@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from adcore.domain.events import AnomalyDetected, DetectionCompleted
 from adcore.errors import ParameterError
-from adcore.events import AnomalyDetected, DetectionCompleted
 from adcore.messaging import open_sink, open_source
-from adcore.streaming.records import Malformed
+from adcore.services.streaming.records import Malformed
 
 from adcore_kafka.config import ENV_CONFIG, client_config, load_config_file, parse_url
 from adcore_kafka.dlq import dead_letter_record

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from adcore.events import EventBus
+from adcore.domain.events import EventBus
 from adcore.messaging import Message, open_sink, open_source
-from adcore.streaming import StreamConfig, StreamingService, StreamModel
+from adcore.services.streaming import StreamConfig, StreamingService, StreamModel
 from confluent_kafka import TopicPartition
 from kafka_broker import FAST_GROUP, Broker
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adcore.events import EventBus
+from adcore.domain.events import EventBus
 from adcore.messaging import Message
-from adcore.streaming import StreamConfig, StreamingService, StreamModel
+from adcore.services.streaming import StreamConfig, StreamingService, StreamModel
 
 
 class ListSource:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from adcore.cli.main import run_cli
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
 from adcore.errors import DataError, ParameterError
 
 CARDIO = Path(__file__).resolve().parents[2] / "examples" / "cardio.csv"

@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 import pytest
-from adcore.detector import Detector
-from adcore.params import public_fields
+from adcore.domain.detector import Detector
+from adcore.domain.params import public_fields
 
 from adcore_pyod import catalog, curation
 

@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 import pytest
-from adcore.catalog import describe_algorithm
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
+from adcore.domain.params import out_of_range_values, public_fields, validate_params
 from adcore.errors import AdcoreError, DataError, ParameterError
-from adcore.params import out_of_range_values, public_fields, validate_params
 from adcore.plugins import resolve_reference
+from adcore.services.catalog import describe_algorithm
 from adcore.testing import registered_detectors, subject_for
 
 from adcore_pyod import catalog, curation

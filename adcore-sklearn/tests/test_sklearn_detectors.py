@@ -114,7 +114,7 @@ def test_bad_parameters_are_caught_before_any_data():
 
 def test_registration_and_description_import_no_sklearn():
     code = (
-        "import json, sys; from adcore.catalog import list_algorithms, describe_algorithm; "
+        "import json, sys; from adcore.services.catalog import list_algorithms, describe_algorithm; "
         "list_algorithms(); [describe_algorithm(f'sklearn:{n}') for n in "
         "('iforest', 'lof', 'ocsvm', 'sgd-ocsvm', 'elliptic')]; print(json.dumps(sorted(sys.modules)))"
     )

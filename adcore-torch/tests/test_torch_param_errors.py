@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
+from adcore.domain.params import describe_fields, out_of_range_values, public_fields
 from adcore.errors import AdcoreError, ParameterError
-from adcore.params import describe_fields, out_of_range_values, public_fields
 from adcore.testing import registered_detectors, subject_for
 
 DETECTORS = registered_detectors("torch")

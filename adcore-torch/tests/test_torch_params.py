@@ -38,7 +38,7 @@ def test_misspelled_parameter_names_the_close_match() -> None:
 
 
 def test_values_are_coerced_like_the_cli_gives_them() -> None:
-    from adcore.params import parse_key_values
+    from adcore.domain.params import parse_key_values
 
     model = adcore.Detector("torch:autoencoder").params_model()
     values = parse_key_values(["hidden_sizes=[16,4]", "device=cpu", "patience=null"], model)

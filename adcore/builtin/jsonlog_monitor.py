@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import IO, Any
 
-from adcore.jsonio import jsonable
+from adcore.io.jsonio import jsonable
 
 PATH_ENV = "ADCORE_JSONLOG_PATH"
 _WARN = frozenset({"anomaly.detected", "drift.detected", "model.refit_failed"})

@@ -36,9 +36,9 @@ def register_detectors(register: Register) -> None:
     )
     register(
         "ensemble",
-        "adcore.ensemble:Ensemble",
+        "adcore.builtin.ensemble:Ensemble",
         summary="Several detectors fitted in parallel, scores normalised and combined (--algo a,b,c)",
-        params="adcore.ensemble:EnsembleParams",
+        params="adcore.builtin.ensemble:EnsembleParams",
         tags=("ensemble",),
     )
 

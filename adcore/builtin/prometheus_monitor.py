@@ -89,7 +89,7 @@ class PrometheusMonitor:
 
     # ------------------------------------------------------------ the monitor port
     def record(self, event: Any) -> None:
-        """Update the metrics from one ``adcore.events`` event."""
+        """Update the metrics from one ``adcore.domain.events`` event."""
         kind = getattr(event, "type", None) or UNKNOWN
         self.events.labels(kind).inc()
         algorithm = getattr(event, "algorithm", None) or self._algorithm_of(event)

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
-        from adcore.catalog import list_algorithms
+        from adcore.services.catalog import list_algorithms
 
         rows = [r for r in list_algorithms() if plugin is None or r["plugin"] == plugin]
         if as_json:
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the description and JSON Schema."),
     ) -> None:
         """Show one detector's parameters: type, default, meaning."""
-        from adcore.catalog import describe_algorithm
+        from adcore.services.catalog import describe_algorithm
 
         info = describe_algorithm(name)
         if as_json:

@@ -28,10 +28,10 @@ def register(app: typer.Typer) -> None:
         """Fit and score on all rows; report ROC-AUC, average precision, time and peak memory."""
         from pathlib import Path
 
-        from adcore.bench import find_datasets, run_benchmark, summarise
         from adcore.data import check_output_path
-        from adcore.detector import create_detector
         from adcore.errors import DataError, ParameterError
+        from adcore.services.bench import find_datasets, run_benchmark, summarise
+        from adcore.services.spec import create_detector
 
         names = [n.strip() for n in algo.split(",") if n.strip()]
         if not names:

@@ -35,14 +35,14 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from adcore.errors import ParameterError
-        from adcore.explain import explain
+        from adcore.services.explain import explain
 
         if (model is None) == (algo is None):
             raise ParameterError("give exactly one of --model NAME[@VERSION] or --algo NAME")
         if top < 1 or limit < 0:
             raise ParameterError("--top must be at least 1 and --limit at least 0")
         if model is not None:
-            from adcore.models import load_model
+            from adcore.services.models import load_model
 
             fitted = load_model(model, store=store)
             dataset = fitted.as_dataset(input_path)

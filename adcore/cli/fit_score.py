@@ -55,9 +55,9 @@ def register(app: typer.Typer) -> None:
         from adcore.cli.progress import status
         from adcore.cli.run import build_detector
         from adcore.data import read_dataset
-        from adcore.models import fit_model
-        from adcore.registry import check_model_name, open_store
-        from adcore.schema import TrainingSchema
+        from adcore.domain.schema import TrainingSchema
+        from adcore.services.models import fit_model
+        from adcore.services.registry import check_model_name, open_store
 
         check_model_name(model)
         ensemble = {"combine": combine, "normalize": normalize, "jobs": jobs}
@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
             )
             with status(f"fitting {algo} on {plural(dataset.n_samples, 'row')}"):
                 record = fit_model(detector, dataset, schema, name=model).save(model, store=opened)
-        from adcore.events import ModelSaved, publish_to_subscribers
+        from adcore.domain.events import ModelSaved
+        from adcore.services.events import publish_to_subscribers
 
         saved = ModelSaved.from_record(record, stream="cli:fit")
         publish_to_subscribers([saved], on_error=lambda message: typer.echo(message, err=True))
@@ -112,8 +113,8 @@ def register(app: typer.Typer) -> None:
         """
         from adcore.cli.output import reader_may_leave, resolve_output
         from adcore.cli.progress import bar, known_row_count
-        from adcore.models import load_model
-        from adcore.scoring import score_file
+        from adcore.services.models import load_model
+        from adcore.services.scoring import score_file
 
         target = resolve_output(output, fmt, as_json)
         loaded = load_model(model, store)
@@ -151,7 +152,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _redacted(url: str) -> str:
-    from adcore.registry import redact_url
+    from adcore.services.registry import redact_url
 
     return redact_url(url)
 

@@ -15,7 +15,7 @@ from adcore.cli.text import NumberFormat, help_paragraphs, plural
 def _store(url: str | None) -> Any:
     import contextlib
 
-    from adcore.registry import open_store
+    from adcore.services.registry import open_store
 
     return contextlib.closing(open_store(url))
 
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             # 'adcore models --store X rm ...' must act on X, never silently on the default store
             ctx.obj = {"store": store, "json": as_json}
             return
-        from adcore.registry import redact_url
+        from adcore.services.registry import redact_url
 
         with _store(store) as opened:
             records = opened.list()
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         store: str = STORE,
     ) -> None:
         """Show one model version: schema, threshold, training-score quantiles, versions, checksum."""
-        from adcore.registry import parse_model_ref, redact_url
+        from adcore.services.registry import parse_model_ref, redact_url
 
         store, as_json = _inherit(ctx, store, as_json)
         name, version = parse_model_ref(ref)
@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         Version numbers are never reused: after removing payments@2, the next fit is payments@3.
         """
         from adcore.errors import ParameterError
-        from adcore.registry import parse_model_ref
+        from adcore.services.registry import parse_model_ref
 
         store, as_json = _inherit(ctx, store, as_json)
         name, version = parse_model_ref(ref)

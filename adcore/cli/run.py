@@ -109,8 +109,8 @@ def register(app: typer.Typer) -> None:
         """
         from adcore.cli.output import reader_may_leave, resolve_output
         from adcore.cli.progress import status
-        from adcore.detection import fit_detect
         from adcore.errors import ParameterError
+        from adcore.services.detect import fit_detect
 
         target = resolve_output(output, fmt, as_json)
         if combine == "stack" and not labels:

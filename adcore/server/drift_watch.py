@@ -2,7 +2,7 @@
 
 A model scored through the server sees a stream of requests; when their scores stop
 looking like the scores of the training data, the model is going stale. Per model
-version, a Kolmogorov-Smirnov detector (:class:`adcore.drift.KSDrift`, the one
+version, a Kolmogorov-Smirnov detector (:class:`adcore.domain.drift.KSDrift`, the one
 ``adcore stream`` uses) keeps the last ``window`` scores and tests them against the
 training scores; a detection becomes a ``drift.detected`` event. Detectors are created
 on first use, kept for at most ``max_models`` versions (least recently used go), and
@@ -29,7 +29,7 @@ class DriftWatch:
         self._lock = threading.Lock()
 
     def _detector(self, ref: str, reference: np.ndarray) -> tuple[Any, threading.Lock]:
-        from adcore.drift import KSDrift
+        from adcore.domain.drift import KSDrift
 
         with self._lock:
             entry = self._detectors.get(ref)

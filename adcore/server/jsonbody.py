@@ -1,7 +1,7 @@
 """JSON in and out of the routes: orjson when installed, and NaN/Infinity refused at parse.
 
 Python's json module reads ``NaN``, ``Infinity`` and ``1e999`` as floats, which JSON does
-not allow; :class:`StrictJSONRoute` parses request bodies with :func:`adcore.jsonio.loads`
+not allow; :class:`StrictJSONRoute` parses request bodies with :func:`adcore.io.jsonio.loads`
 instead (orjson, or the stdlib with those constants refused), and a refusal surfaces as
 FastAPI's 422 ``json_invalid``. orjson also parses a 50,000-row body several times
 faster, which is most of the server's time on large requests.
@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from adcore import jsonio
+from adcore.io import jsonio
 
 
 class StrictJSONRequest(Request):

@@ -15,12 +15,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from adcore.registry import ModelRecord, parse_model_ref
 from adcore.server.stores import ThreadStores
+from adcore.services.registry import ModelRecord, parse_model_ref
 
 
 class ModelCache:
-    """An LRU of loaded :class:`adcore.models.Model` objects."""
+    """An LRU of loaded :class:`adcore.services.models.Model` objects."""
 
     def __init__(self, size: int, *, on_load: Callable[[Any], None] | None = None) -> None:
         self.size = size
@@ -37,7 +37,7 @@ class ModelCache:
 
     def get(self, ref: str, stores: ThreadStores) -> Any:
         """The loaded model ``ref`` points at now."""
-        from adcore.models import load_model
+        from adcore.services.models import load_model
 
         record = self.resolve(ref, stores)
         key = (record.ref, record.sha256)

@@ -1,7 +1,7 @@
 """The server's events, delivered off the request path by one background thread.
 
 A detect or score request publishes its events (``detection.completed``, ``anomaly.detected``,
-``drift.detected``; a fit, ``model.saved``) on the same :class:`~adcore.events.EventBus` a
+``drift.detected``; a fit, ``model.saved``) on the same :class:`~adcore.domain.events.EventBus` a
 stream uses, so monitors (``--monitor``) and the plugins' ``register_event_subscribers``
 subscribers see the server's events as they see a stream's. A subscriber may be slow (it
 posts to a pager) or broken, and neither may cost a request anything: the route hands its
@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Sequence
 
-from adcore.events import EVENT_TYPES, Event, EventBus
+from adcore.domain.events import EVENT_TYPES, Event, EventBus
 
 log = logging.getLogger("adcore.server")
 

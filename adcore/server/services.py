@@ -1,7 +1,7 @@
 """The work behind each route, as plain blocking functions run in worker threads.
 
-Each one calls the same service the CLI calls (``adcore.detection.detect``,
-``adcore.models.fit``, the model store, ``adcore.explain``), so a request and the
+Each one calls the same service the CLI calls (``adcore.services.detect.detect``,
+``adcore.services.models.fit``, the model store, ``adcore.services.explain``), so a request and the
 equivalent command give the same scores for the same data and seed. Nothing here knows
 about HTTP: the routes validate, call these off the event loop, and shape the answer.
 """
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from adcore.data import Dataset
-from adcore.registry import ModelRecord, open_store, parse_model_ref
-from adcore.results import DetectionResult
+from adcore.domain.results import DetectionResult
 from adcore.server.stores import ThreadStores
+from adcore.services.registry import ModelRecord, open_store, parse_model_ref
 
 
 def as_dataset(rows: np.ndarray, feature_names: list[str] | None) -> Dataset:
@@ -34,7 +34,7 @@ def detect(
     seed: int | None,
 ) -> DetectionResult:
     """What ``adcore.detect`` does, through the same spec; ``params`` never collide with its keywords."""
-    from adcore.detection import fit_detect
+    from adcore.services.detect import fit_detect
     from adcore.services.spec import detector_spec
 
     spec = detector_spec(
@@ -56,7 +56,7 @@ def fit(
     seed: int | None,
 ) -> ModelRecord:
     """Fit and save the next version of ``name``; return its index entry."""
-    from adcore.models import fit_spec
+    from adcore.services.models import fit_spec
     from adcore.services.spec import detector_spec
 
     spec = detector_spec(
@@ -77,8 +77,8 @@ def explain(
     model: Any, rows: np.ndarray, feature_names: list[str] | None, top: int | None
 ) -> list[dict[str, float]]:
     """One attribution dict per row, after the same schema check as scoring."""
-    from adcore.explain import explain as explain_service
-    from adcore.schema import check_schema
+    from adcore.domain.schema import check_schema
+    from adcore.services.explain import explain as explain_service
 
     dataset = as_dataset(rows, feature_names)
     check_schema(model.schema, dataset.feature_names, model=model.ref or "the model")

@@ -47,7 +47,8 @@ class ServerState:
 
     @classmethod
     def create(cls, settings: ServerSettings, host: Any = None) -> ServerState:
-        from adcore.events import EventBus, load_monitors, load_subscribers
+        from adcore.domain.events import EventBus
+        from adcore.services.events import load_monitors, load_subscribers
 
         metrics = ServerMetrics()
         names = [m for m in settings.monitors if m.split(":")[-1] != "prometheus"]  # built in: /metrics
@@ -89,7 +90,7 @@ class ServerState:
     def algorithms(self) -> list[dict[str, Any]]:
         """Every algorithm with its parameter schema, described once (plugins don't change while serving)."""
         if self._algorithms is None:
-            from adcore.catalog import describe_algorithm, list_algorithms
+            from adcore.services.catalog import describe_algorithm, list_algorithms
 
             rows = []
             for row in list_algorithms():
@@ -104,7 +105,7 @@ class ServerState:
 
     def record_scoring(self, result: Any, *, kind: str, model: Any = None, duration_ms: float) -> None:
         """Bookkeeping after one detect/score call (in the worker thread, after the body is built)."""
-        from adcore.events import utc_timestamp
+        from adcore.domain.events import utc_timestamp
 
         ref = model.ref if model is not None else None
         stream = f"serve:{ref or kind}"
@@ -123,13 +124,13 @@ class ServerState:
 
     def record_fit(self, record: Any) -> None:
         """Publish ``model.saved`` for a model version a request fitted and stored."""
-        from adcore.events import ModelSaved
+        from adcore.domain.events import ModelSaved
 
         if self.events.wants(ModelSaved.type):
             self.events.publish([ModelSaved.from_record(record, stream="serve:fit")])
 
     def _drift_events(self, model: Any, result: Any, stream: str) -> list[Any]:
-        from adcore.events import DriftDetected
+        from adcore.domain.events import DriftDetected
 
         return [
             DriftDetected(
@@ -159,7 +160,7 @@ def _scoring_events(
     """
     import numpy as np
 
-    from adcore.events import AnomalyDetected, DetectionCompleted
+    from adcore.domain.events import AnomalyDetected, DetectionCompleted
 
     out: list[Any] = []
     threshold = float(result.threshold)
@@ -197,7 +198,7 @@ def _scoring_events(
 
 def _number(value: Any) -> float | None:
     """A plain float for an event, ``None`` for a missing or non-finite one (JSON has no NaN)."""
-    from adcore.jsonio import finite_or_none
+    from adcore.io.jsonio import finite_or_none
 
     return None if value is None else finite_or_none(float(value))
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from adcore.errors import AdcoreError, StoreError
-from adcore.registry import open_store
+from adcore.services.registry import open_store
 
 
 class ThreadStores:

@@ -72,8 +72,8 @@ class DetectorSpec:
         return replace(self, seed=seed)
 
     def build(self) -> Any:
-        """A validated, unfitted :class:`adcore.detector.Detector` (parameter errors raise now)."""
-        from adcore.detector import Detector
+        """A validated, unfitted :class:`adcore.domain.detector.Detector` (parameter errors raise now)."""
+        from adcore.domain.detector import Detector
 
         own = {"contamination": self.contamination, "threshold": self.threshold, "random_state": self.seed}
         if self.members is None:
@@ -88,7 +88,7 @@ class DetectorSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe record of the spec (summaries and stored models carry it)."""
-        from adcore.jsonio import jsonable
+        from adcore.io.jsonio import jsonable
 
         out: dict[str, Any] = {"algorithm": self.name, "params": jsonable(self.params)}
         if self.members is not None:
@@ -120,8 +120,6 @@ def detector_spec(
         algorithm = algorithm.strip()
         if not algorithm:
             raise ParameterError("no detector named: give an algorithm such as core:hbos (adcore algos)")
-    from adcore.detector import parse_members
-
     members = parse_members(algorithm) if isinstance(algorithm, str) else None
     options = {"combine": combine, "normalize": normalize, "jobs": jobs}
     given_options = {k: v for k, v in options.items() if v is not None}
@@ -253,8 +251,8 @@ def _member_aliases(members: list[str]) -> dict[str, str]:
 
 
 def _parse_pairs(algorithm: str | Callable[..., Any], pairs: list[str]) -> dict[str, Any]:
-    from adcore.detector import Detector
-    from adcore.params import parse_key_values
+    from adcore.domain.detector import Detector
+    from adcore.domain.params import parse_key_values
 
     return parse_key_values(pairs, Detector(algorithm).params_model())
 
@@ -270,3 +268,26 @@ def _check_seed(seed: Any) -> None:
         return
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ParameterError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+
+
+def create_detector(algorithm: str | Callable[..., Any], /, **params: Any) -> Any:
+    """Build an :class:`adcore.Detector` and validate its parameters now (errors before any data).
+
+    ``"a,b,c"`` is shorthand for the ``core:ensemble`` detector with those members;
+    ``MEMBER.KEY`` parameters go to one member. ``contamination``, ``threshold`` and
+    ``random_state`` are the wrapper's settings (see :mod:`adcore.services.spec`, the one
+    builder every entry point shares). ``algorithm`` is positional-only so that a detector
+    parameter of that name (PyOD's KNN has one) is refused with a ParameterError rather
+    than a TypeError.
+    """
+    return build_detector(algorithm, params)
+
+
+def parse_members(algo: str) -> list[str] | None:
+    """``"iforest,ecod"`` -> ``["iforest", "ecod"]``; a single name -> None.
+
+    Lives here rather than in :mod:`adcore.builtin.ensemble` so that naming one detector never
+    imports the ensemble machinery (a start-up cost on every CLI command).
+    """
+    names = [n.strip() for n in algo.split(",") if n.strip()]
+    return names if len(names) > 1 or "," in algo else None

@@ -1,7 +1,7 @@
 """``adcore.open_stream``: a stream service Python code opens as ``adcore stream`` does.
 
 Opening a stream is where every mistake is caught, before the first record is read: the
-settings are validated (:class:`~adcore.streaming.StreamConfig`), the detector is built
+settings are validated (:class:`~adcore.services.streaming.StreamConfig`), the detector is built
 through the one detector spec every entry point shares (a seed is drawn when none is
 given, and kept, so a run can be repeated), and the monitors, event sinks, dead letters,
 sink and source are opened, in that order. If any of that fails, whatever was already
@@ -30,12 +30,13 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from adcore.domain.events import Event, EventBus, Subscription
 from adcore.errors import ParameterError
-from adcore.events import Event, EventBus, Subscription, load_monitors, load_subscribers
-from adcore.streaming.config import StreamConfig, parse_drift_params
-from adcore.streaming.endpoints import sink_from, source_from
-from adcore.streaming.model import StreamModel
-from adcore.streaming.service import StreamingService, StreamStats
+from adcore.services.events import load_monitors, load_subscribers
+from adcore.services.streaming.config import StreamConfig, parse_drift_params
+from adcore.services.streaming.endpoints import sink_from, source_from
+from adcore.services.streaming.model import StreamModel
+from adcore.services.streaming.service import StreamingService, StreamStats
 
 DEFAULT_ALGORITHM = "core:hbos"
 
@@ -166,7 +167,7 @@ def open_stream(
     ----------
     source, sink : str or object
         A URL (``-`` for stdin/stdout, ``file://PATH``, a plugin's ``kafka://...``) or an
-        object: see :mod:`adcore.streaming.endpoints` (a list of records or lines, an open
+        object: see :mod:`adcore.services.streaming.endpoints` (a list of records or lines, an open
         file, any messaging Source/Sink; a list as sink collects the output records).
     algo, params, contamination, threshold, seed
         The detector the stream fits after warm-up (default ``core:hbos``), built through

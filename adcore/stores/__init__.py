@@ -4,5 +4,5 @@
 - ``postgresql`` (:mod:`adcore.stores.postgres`): a PostgreSQL index plus S3 artifacts,
   for several machines (``pip install 'adcore[postgres]'``).
 
-What a backend must guarantee is described on :class:`adcore.registry.ModelStore`.
+What a backend must guarantee is described on :class:`adcore.services.registry.ModelStore`.
 """

@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from adcore.errors import StoreError
-from adcore.registry import ModelRecord, model_not_found, redact_url, utc_now
+from adcore.services.registry import ModelRecord, model_not_found, redact_url, utc_now
 from adcore.stores.artifacts import ArtifactStore, open_artifacts
 from adcore.stores.rows import COLUMNS, models_table_ddl, names_table_ddl, record_to_row, row_to_record
 
@@ -60,7 +60,7 @@ def _lock_id(key: str) -> int:
 
 
 class PostgresStore:
-    """A :class:`~adcore.registry.ModelStore` shared by every machine that reaches the database."""
+    """A :class:`~adcore.services.registry.ModelStore` shared by every machine that reaches the database."""
 
     def __init__(self, url: str) -> None:
         self.url = url

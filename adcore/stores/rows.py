@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adcore.registry import ModelRecord
+from adcore.services.registry import ModelRecord
 
 # (column, SQL type) in table order; JSON columns hold text.
 SCALAR_COLUMNS: tuple[tuple[str, str], ...] = (

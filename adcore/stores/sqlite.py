@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from adcore.errors import StoreError
-from adcore.registry import ModelRecord, model_not_found, redact_url, utc_now
+from adcore.services.registry import ModelRecord, model_not_found, redact_url, utc_now
 from adcore.stores.artifacts import LocalArtifacts
 from adcore.stores.rows import COLUMNS, models_table_ddl, names_table_ddl, record_to_row, row_to_record
 
@@ -40,7 +40,7 @@ def path_from_url(url: str) -> Path:
 
 
 class SQLiteStore:
-    """A :class:`~adcore.registry.ModelStore` in one local directory; safe across processes."""
+    """A :class:`~adcore.services.registry.ModelStore` in one local directory; safe across processes."""
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -34,7 +34,10 @@ ERROR, SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, LINE = (
 
 
 def dead_letter_record(item: Any) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:
-    """``(value, key, headers)`` for a malformed record (an ``adcore.streaming.records.Malformed``)."""
+    """``(value, key, headers)`` for a malformed record.
+
+    ``item`` is an ``adcore.services.streaming.records.Malformed``.
+    """
     raw = getattr(item, "raw", None)
     if raw is None:
         raw = item.line

@@ -1,7 +1,7 @@
 """Events on a Kafka topic: which ones, keyed how, with which headers.
 
 ``--events kafka://HOST/TOPIC`` publishes the stream's events as JSON, one record each
-(``adcore.events``: ``anomaly.detected``, ``drift.detected``, ``model.retrained``,
+(``adcore.domain.events``: ``anomaly.detected``, ``drift.detected``, ``model.retrained``,
 ``model.refit_failed``, ``model.saved`` and the per-batch ``detection.completed``;
 ``?types=`` keeps some). Two choices make the topic
 easy to consume:

@@ -64,7 +64,7 @@ SHADOWED_PARAMS: dict[str, str] = {
     "threshold": "shadowed by adcore's own 'threshold' argument; PyOD's default applies",
 }
 
-#: Ranges and choices adcore checks before the fit (see adcore.params: ``ge``/``gt``/``le``/
+#: Ranges and choices adcore checks before the fit (see adcore.domain.params: ``ge``/``gt``/``le``/
 #: ``lt``, ``choices``, ``bounds_by_type``), so a value out of range is one line naming the
 #: detector and the parameter, and ``adcore algos show`` prints the range. Each one is what
 #: PyOD itself, or the scikit-learn / torch class it hands the value to, refuses (its own

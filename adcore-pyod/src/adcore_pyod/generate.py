@@ -126,7 +126,7 @@ def summarize(doc: str, fallback: str) -> str:
 
 
 def param_spec(param: Param, type_text: str, description: str) -> dict[str, Any]:
-    """A params-metadata dict (see adcore.params) from a constructor parameter and its docs."""
+    """A params-metadata dict (see adcore.domain.params) from a constructor parameter and its docs."""
     default, literal = param.default, param.default_source is None
     if isinstance(default, float) and not math.isfinite(default):
         literal = False

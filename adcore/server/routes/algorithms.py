@@ -23,7 +23,7 @@ def build_router() -> APIRouter:
     @router.get("/v1/algorithms/{name}", response_model=AlgorithmDetail, responses=ERRORS)
     async def describe_algorithm(name: str, state: ServerState = Depends(get_state)) -> Any:
         """One detector in full (as ``adcore algos show NAME``); a bare name resolves as in the CLI."""
-        from adcore.catalog import describe_algorithm as describe
+        from adcore.services.catalog import describe_algorithm as describe
 
         return await state.run(describe, name)
 

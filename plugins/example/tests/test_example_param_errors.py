@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
+from adcore.domain.params import describe_fields, out_of_range_values
 from adcore.errors import AdcoreError, ParameterError
-from adcore.params import describe_fields, out_of_range_values
 from adcore.testing import registered_detectors
 
 DETECTORS = registered_detectors("example")

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from adcore.drift._common import DriftSignal, as_scores, check_float, check_int, params_repr
+from adcore.domain.drift._common import DriftSignal, as_scores, check_float, check_int, params_repr
 from adcore.errors import ParameterError
 
 

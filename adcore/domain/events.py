@@ -27,8 +27,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from adcore import jsonio
 from adcore.errors import ParameterError
+from adcore.io import jsonio
 
 
 def new_event_id() -> str:
@@ -102,7 +102,7 @@ class AnomalyDetected(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class DriftDetected(Event):
-    """A drift detector fired (see :class:`adcore.drift.DriftSignal`).
+    """A drift detector fired (see :class:`adcore.domain.drift.DriftSignal`).
 
     ``offset`` is the record at which it fired; ``on`` is ``scores`` or ``features``;
     ``action`` is ``retrain`` (a ``model.retrained`` event follows), ``none`` (the retrain
@@ -189,7 +189,7 @@ class ModelSaved(Event):
 
     @classmethod
     def from_record(cls, record: Any, *, stream: str | None = None) -> ModelSaved:
-        """The event for a :class:`adcore.registry.ModelRecord` just saved."""
+        """The event for a :class:`adcore.services.registry.ModelRecord` just saved."""
         threshold = jsonio.finite_or_none(record.threshold) if record.threshold is not None else None
         return cls(
             stream=stream,
@@ -324,54 +324,3 @@ class EventBus:
         """Close one monitor, if it can be closed (a failure is reported, never raised)."""
         if callable(getattr(monitor, "close", None)):
             self._guarded(f"monitor {type(monitor).__name__}", "close", monitor.close)
-
-
-# ------------------------------------------------------------------ loading from plugins
-def load_monitors(names: Iterable[str], *, host: Any = None) -> list[Any]:
-    """Build monitors by name (``log``, ``plugin:name``); an unknown name is a user error."""
-    from adcore.plugins import get_host
-
-    host = host or get_host()
-    return [host.resolve("monitor", name).load()() for name in names]
-
-
-def load_subscribers(
-    *, host: Any = None, on_error: Callable[[str], None] | None = None
-) -> list[Subscription]:
-    """Every callback registered through ``register_event_subscribers``.
-
-    A registration the host refused (an unknown event type, a misspelled keyword), a hook
-    that raised, or a callback that cannot be imported is reported through ``on_error`` and
-    left out, like any broken plugin: the stream runs without it.
-    """
-    from adcore.plugins import get_host
-
-    host = host or get_host()
-    out: list[Subscription] = []
-    for plugin, error in host.registration_errors("subscriber"):
-        if on_error is not None:
-            on_error(f"plugin {plugin}: {error}")
-    for qualified, reg in sorted(host.registry("subscriber").items()):
-        try:
-            callback = reg.load()
-        except Exception as exc:
-            if on_error is not None:
-                on_error(f"subscriber {qualified} left out: {exc}")
-            continue
-        out.append(Subscription(qualified, callback, frozenset(reg.metadata.get("types") or ()) or None))
-    return out
-
-
-def publish_to_subscribers(
-    events: Iterable[Event], *, host: Any = None, on_error: Callable[[str], None] | None = None
-) -> None:
-    """Deliver ``events`` to the ``register_event_subscribers`` subscribers, once.
-
-    For one-shot commands (``adcore fit`` publishes ``model.saved``): a bus with the plugins'
-    subscribers only, built, used and dropped. A subscriber that fails is reported through
-    ``on_error``; it never fails the command.
-    """
-    bus = EventBus(subscribers=load_subscribers(host=host, on_error=on_error), on_error=on_error)
-    for event in events:
-        bus.publish(event)
-    bus.flush()

@@ -2,7 +2,7 @@
 
 An ensemble is an ordinary detector (registered as ``core:ensemble``), so it is wrapped,
 stored, scored, explained and streamed like any other; ``--algo iforest,ecod,knn`` is
-shorthand for it. What to combine and how is ``adcore.combination``'s job; this module
+shorthand for it. What to combine and how is ``adcore.domain.combination``'s job; this module
 fits the members in parallel and keeps what scoring new rows needs.
 
 Parallel fits use threads by default. The libraries we wrap (scikit-learn's tree builders
@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from adcore.combination import (
+from adcore.domain.combination import (
     COMBINATIONS,
     DEFAULT_COMBINATION,
     DEFAULT_NORMALIZATION,
@@ -36,7 +36,6 @@ from adcore.combination import (
     Stacker,
     vote,
 )
-from adcore.detector import parse_members  # noqa: F401  (re-exported: its historical home)
 from adcore.errors import ParameterError
 
 LABEL_COMBINATIONS = ("vote", "stack")
@@ -165,7 +164,7 @@ class Ensemble:
         self.random_state = random_state
 
     def _build_members(self) -> list[Any]:
-        from adcore.detector import Detector
+        from adcore.domain.detector import Detector
         from adcore.services.spec import build_detector
 
         member_params = dict(self.member_params or {})

@@ -1,8 +1,8 @@
 """The streaming service: score records as they arrive, watch for drift, retrain.
 
-Per micro-batch (see :mod:`adcore.streaming.batching`):
+Per micro-batch (see :mod:`adcore.services.streaming.batching`):
 
-1. decode the lines (:class:`~adcore.streaming.records.RecordDecoder`); malformed ones go to
+1. decode the lines (:class:`~adcore.services.streaming.records.RecordDecoder`); malformed ones go to
    the dead-letter sink or one line each on stderr, never stopping the stream; so do records
    the detector refuses to score because of their data (a ``DataError``);
 2. walk the valid records in *segments* so that per-record semantics do not depend on the
@@ -33,9 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from adcore import jsonio
-from adcore.errors import AdcoreError, DataError, SchemaMismatchError
-from adcore.events import (
+from adcore.domain.events import (
     AnomalyDetected,
     DetectionCompleted,
     DriftDetected,
@@ -45,12 +43,14 @@ from adcore.events import (
     ModelSaved,
     RefitFailed,
 )
+from adcore.errors import AdcoreError, DataError, SchemaMismatchError
+from adcore.io import jsonio
 from adcore.messaging import Item, Sink, Source
-from adcore.streaming.batching import MicroBatcher
-from adcore.streaming.config import StreamConfig
-from adcore.streaming.model import StreamModel
-from adcore.streaming.records import DecodedBatch, Malformed, OutputEncoder, RecordDecoder
-from adcore.streaming.windows import make_window
+from adcore.services.streaming.batching import MicroBatcher
+from adcore.services.streaming.config import StreamConfig
+from adcore.services.streaming.model import StreamModel
+from adcore.services.streaming.records import DecodedBatch, Malformed, OutputEncoder, RecordDecoder
+from adcore.services.streaming.windows import make_window
 
 
 @dataclass
@@ -238,7 +238,7 @@ class StreamingService:
             self._drift = self._make_drift(features)  # now the drifted feature can be named
 
     def _make_drift(self, features: list[str] | None) -> Any:
-        from adcore.drift import create_drift_detector
+        from adcore.domain.drift import create_drift_detector
 
         names = list(features) if features and self.config.drift_on == "features" else None
         return create_drift_detector(self.config.drift, feature_names=names, **dict(self.config.drift_params))

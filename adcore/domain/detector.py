@@ -20,6 +20,7 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
+from adcore.domain.thresholds import check_contamination, compute_threshold, parse_threshold
 from adcore.errors import (
     AdcoreError,
     DataError,
@@ -29,7 +30,6 @@ from adcore.errors import (
     ParameterTypeError,
     SchemaMismatchError,
 )
-from adcore.thresholds import check_contamination, compute_threshold, parse_threshold
 
 _OWN_PARAMS = ("algorithm", "contamination", "threshold", "random_state")
 #: What a detector's library raises when the user's parameters or data are wrong (scikit-learn's
@@ -227,7 +227,7 @@ class Detector:
 
     def params_model(self) -> type:
         """The pydantic model that validates this algorithm's parameters."""
-        from adcore.params import params_model
+        from adcore.domain.params import params_model
 
         if callable(self.algorithm):
             factory = self.algorithm
@@ -240,7 +240,7 @@ class Detector:
 
     def validated_params(self) -> dict[str, Any]:
         """The algorithm's parameters after validation, with contamination and seed passed on."""
-        from adcore.params import validate_params
+        from adcore.domain.params import validate_params
 
         check_contamination(self.contamination)
         parse_threshold(self.threshold)
@@ -470,28 +470,3 @@ def confidence_from_scores(scores: np.ndarray, sorted_train: np.ndarray, thresho
     out[above] = 0.5 + 0.5 * np.clip((rank[above] - cut) / upper, 0.0, 1.0)
     out[~above] = 0.5 + 0.5 * np.clip((cut - rank[~above]) / max(cut, 1e-12), 0.0, 1.0)
     return out
-
-
-def create_detector(algorithm: str | Callable[..., Any], /, **params: Any) -> Detector:
-    """Build a :class:`Detector` and validate its parameters now (errors before any data).
-
-    ``"a,b,c"`` is shorthand for the ``core:ensemble`` detector with those members;
-    ``MEMBER.KEY`` parameters go to one member. ``contamination``, ``threshold`` and
-    ``random_state`` are the wrapper's settings (see :mod:`adcore.services.spec`, the one
-    builder every entry point shares). ``algorithm`` is positional-only so that a detector
-    parameter of that name (PyOD's KNN has one) is refused with a ParameterError rather
-    than a TypeError.
-    """
-    from adcore.services.spec import build_detector
-
-    return build_detector(algorithm, params)
-
-
-def parse_members(algo: str) -> list[str] | None:
-    """``"iforest,ecod"`` -> ``["iforest", "ecod"]``; a single name -> None.
-
-    Lives here rather than in :mod:`adcore.ensemble` so that naming one detector never
-    imports the ensemble machinery (a start-up cost on every CLI command).
-    """
-    names = [n.strip() for n in algo.split(",") if n.strip()]
-    return names if len(names) > 1 or "," in algo else None

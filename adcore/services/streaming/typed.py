@@ -9,7 +9,7 @@ the output without being parsed and serialised again.
 
 Anything unusual (an extra or missing key, a wrong type, a line that is not JSON, a
 blank line) makes :meth:`TypedLayout.decode` return ``None`` for the whole batch, and the
-general dict path of :class:`~adcore.streaming.records.RecordDecoder` decodes it and names
+general dict path of :class:`~adcore.services.streaming.records.RecordDecoder` decodes it and names
 each problem. So this module changes speed, never which records are accepted.
 """
 

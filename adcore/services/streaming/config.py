@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adcore.errors import ParameterError
-from adcore.streaming.windows import WINDOW_TYPES
+from adcore.services.streaming.windows import WINDOW_TYPES
 
 DRIFT_CHOICES = ("none", "ks", "psi", "adwin", "page-hinkley")
 DRIFT_ON = ("scores", "features")
@@ -101,7 +101,7 @@ class StreamConfig:
             if len(set(self.features)) != len(self.features):
                 raise ParameterError("--features names must be distinct")
         if self.save_retrained is not None:
-            from adcore.registry import check_model_name
+            from adcore.services.registry import check_model_name
 
             check_model_name(self.save_retrained)
         return dataclasses.replace(self, warmup=warmup, retrain=retrain)

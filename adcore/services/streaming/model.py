@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
 from adcore.errors import AdcoreError, ParameterError
 
 
@@ -57,7 +57,7 @@ class StreamModel:
     @classmethod
     def from_registry(cls, ref: str, *, store: Any = None, save_as: str | None = None) -> StreamModel:
         """A stored model (``name`` or ``name@version``), loaded and checksum-verified."""
-        from adcore.models import load_model
+        from adcore.services.models import load_model
 
         model = load_model(ref, store=store)
         return cls(
@@ -172,8 +172,8 @@ class StreamModel:
 
     def _save(self, detector: Detector, X: np.ndarray, names: list[str] | None, fit_seconds: float) -> Any:
         """Write ``detector`` as the next version of ``save_as``; returns its ``ModelRecord``."""
-        from adcore.models import Model
-        from adcore.schema import TrainingSchema, generated_names
+        from adcore.domain.schema import TrainingSchema, generated_names
+        from adcore.services.models import Model
 
         real_names = names if names and not generated_names(names) else None
         schema = TrainingSchema(

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from adcore import jsonio
+from adcore.io import jsonio
 from adcore.messaging import Item, Message
-from adcore.streaming.typed import TypedLayout, layout_of
+from adcore.services.streaming.typed import TypedLayout, layout_of
 
 # Output fields the service writes; never picked as features when features are inferred.
 SCORE, LABEL, WARMUP, MODEL, META = "score", "label", "warmup", "model", "_meta"

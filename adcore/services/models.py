@@ -1,9 +1,9 @@
 """Train once, score for months: :class:`Model`, :func:`fit` and :func:`load_model`.
 
-A :class:`Model` is a fitted :class:`~adcore.detector.Detector` plus the schema of its
+A :class:`Model` is a fitted :class:`~adcore.domain.detector.Detector` plus the schema of its
 training data (feature count and names, read options) and the statistics users audit
 (threshold, training-score quantiles). ``save`` puts it in a model store
-(:mod:`adcore.registry`) as a new version; ``load_model("payments@3")`` gets it back after
+(:mod:`adcore.services.registry`) as a new version; ``load_model("payments@3")`` gets it back after
 checking the artifact's SHA-256, and ``score`` refuses data whose features differ from
 the training data's instead of returning silently wrong scores.
 
@@ -16,6 +16,7 @@ Artifacts are pickles: load models only from a store you trust (docs/models.md).
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import time
@@ -24,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from adcore.data import Dataset, read_dataset
-from adcore.detector import Detector, confidence_from_scores
+from adcore.domain.detector import Detector, confidence_from_scores
+from adcore.domain.results import DetectionResult
+from adcore.domain.schema import TrainingSchema, check_schema
 from adcore.errors import MissingDependencyError, NotFittedError, StoreError
-from adcore.jsonio import jsonable
-from adcore.registry import (
+from adcore.io.jsonio import jsonable
+from adcore.services.registry import (
     ModelRecord,
     ModelStore,
     check_model_name,
@@ -36,8 +39,6 @@ from adcore.registry import (
     sha256_hex,
     verify_artifact,
 )
-from adcore.results import DetectionResult
-from adcore.schema import TrainingSchema, check_schema
 
 ARTIFACT_FORMAT = "adcore.model/1"
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
@@ -110,7 +111,7 @@ class Model:
         }
         if self.fit_seconds is not None:
             metrics["fit_seconds"] = round(self.fit_seconds, 6)
-        from adcore.detection import library_versions
+        from adcore.services.detect import library_versions
 
         return ModelRecord(
             name=check_model_name(name),
@@ -224,7 +225,7 @@ class Model:
         """Unpickle an artifact. Only call this on bytes that passed :func:`verify_artifact`."""
         what = record.ref if record is not None else "the model"
         try:
-            payload = pickle.loads(data)  # verified against the index first (verify_artifact)
+            payload = _ArtifactUnpickler(io.BytesIO(data)).load()  # verified first (verify_artifact)
         except ModuleNotFoundError as exc:
             plugin = (record.algorithm.split(":")[0] if record else "") or exc.name
             raise MissingDependencyError(
@@ -239,6 +240,39 @@ class Model:
         return cls(
             payload["detector"], payload["schema"], name=record.name if record else None, record=record
         )
+
+
+#: Where classes that earlier versions pickled live now: stored models outlive refactorings.
+#: (0.1.0 kept these modules at the top of the package.)
+MOVED_MODULES = {
+    "adcore.detector": "adcore.domain.detector",
+    "adcore.params": "adcore.domain.params",
+    "adcore.thresholds": "adcore.domain.thresholds",
+    "adcore.results": "adcore.domain.results",
+    "adcore.schema": "adcore.domain.schema",
+    "adcore.metrics": "adcore.domain.metrics",
+    "adcore.combination": "adcore.domain.combination",
+    "adcore.events": "adcore.domain.events",
+    "adcore.drift": "adcore.domain.drift",
+    "adcore.detection": "adcore.services.detect",
+    "adcore.models": "adcore.services.models",
+    "adcore.registry": "adcore.services.registry",
+    "adcore.explain": "adcore.services.explain",
+    "adcore.scoring": "adcore.services.scoring",
+    "adcore.streaming": "adcore.services.streaming",
+    "adcore.ensemble": "adcore.builtin.ensemble",
+}
+
+
+class _ArtifactUnpickler(pickle.Unpickler):
+    """Reads artifacts of any adcore version: classes are looked up under their current module."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        for old, new in MOVED_MODULES.items():
+            if module == old or module.startswith(old + "."):
+                module = new + module[len(old) :]
+                break
+        return super().find_class(module, name)
 
 
 class _opened:
@@ -337,7 +371,7 @@ def fit_model(
     store: str | ModelStore | None = None,
 ) -> Model:
     """Fit an already validated detector exactly as ``run`` does (same scores), then wrap it."""
-    from adcore.detection import fit_detect
+    from adcore.services.detect import fit_detect
 
     started = time.perf_counter()
     fit_detect(detector, dataset)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from adcore.drift._common import DriftDetector, DriftSignal
-from adcore.drift.sequential import ADWIN, PageHinkley
-from adcore.drift.windowed import KSDrift, PSIDrift, kolmogorov_sf, ks_statistic
+from adcore.domain.drift._common import DriftDetector, DriftSignal
+from adcore.domain.drift.sequential import ADWIN, PageHinkley
+from adcore.domain.drift.windowed import KSDrift, PSIDrift, kolmogorov_sf, ks_statistic
 from adcore.errors import ParameterError
 
 __all__ = [

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from adcore.drift._common import (
+from adcore.domain.drift._common import (
     DriftSignal,
     as_batch,
     check_feature_names,

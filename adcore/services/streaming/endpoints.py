@@ -25,8 +25,8 @@ import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from adcore import jsonio
 from adcore.errors import ParameterError
+from adcore.io import jsonio
 from adcore.messaging import Item, Message, Sink, Source, as_sink, as_source, open_sink, open_source
 
 _LINE_TYPES = (bytes, str, Message)

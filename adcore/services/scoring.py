@@ -20,7 +20,7 @@ from typing import IO, Any
 import numpy as np
 
 from adcore.data import ScoreWriter, check_output_path, iter_dataset_chunks
-from adcore.models import Model
+from adcore.services.models import Model
 
 DEFAULT_CHUNK_SIZE = 100_000
 

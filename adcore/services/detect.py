@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from adcore.data import Dataset
-from adcore.detector import Detector
+from adcore.domain.detector import Detector
+from adcore.domain.results import DetectionResult
 from adcore.errors import AdcoreError
-from adcore.results import DetectionResult
 
 
 def library_versions(detector: Detector | None = None) -> dict[str, str | None]:
@@ -152,7 +152,7 @@ def detect(
 
 def explain_anomalies(result: DetectionResult, detector: Detector, X: np.ndarray, *, top: int | None) -> None:
     """Fill ``result.explanations`` for the anomalous rows (one vectorised pass)."""
-    from adcore.explain import explain
+    from adcore.services.explain import explain
 
     rows = np.flatnonzero(result.labels == 1)
     if rows.size == 0:

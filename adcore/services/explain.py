@@ -87,7 +87,7 @@ def explain(
         Keep only the ``top`` features with the largest positive attribution per row.
     engine : "perturbation" or "shap"
     """
-    from adcore.detector import as_matrix
+    from adcore.domain.detector import as_matrix
 
     if len(X) == 0:
         return []

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from adcore.domain.metrics import average_precision, roc_auc
 from adcore.errors import AdcoreError, DataError
-from adcore.metrics import average_precision, roc_auc
 
 DATASET_SUFFIXES = (".npz", ".csv")
 
@@ -136,7 +136,7 @@ def evaluate(
     detector_name: str, data: BenchDataset, seed: int | None
 ) -> tuple[BenchRecord, np.ndarray | None]:
     """Fit and score one detector on one dataset; errors become a record, never a crash."""
-    from adcore.detector import create_detector
+    from adcore.services.spec import create_detector
 
     record = BenchRecord(data.name, detector_name, data.X.shape[0], data.X.shape[1])
     try:
@@ -164,7 +164,12 @@ def combine_default(
     names: list[str], member_scores: list[np.ndarray], data: BenchDataset, records: list[BenchRecord]
 ) -> BenchRecord:
     """The default ensemble of the members, from their training scores."""
-    from adcore.combination import DEFAULT_COMBINATION, DEFAULT_NORMALIZATION, ScoreCombiner, ScoreNormalizer
+    from adcore.domain.combination import (
+        DEFAULT_COMBINATION,
+        DEFAULT_NORMALIZATION,
+        ScoreCombiner,
+        ScoreNormalizer,
+    )
 
     label = f"ensemble({','.join(names)})"
     record = BenchRecord(data.name, label, data.X.shape[0], data.X.shape[1])

@@ -38,7 +38,7 @@ def list_algorithms() -> list[dict[str, Any]]:
 
 def describe_algorithm(name: str) -> dict[str, Any]:
     """One algorithm in full: summary, parameters (type, default, meaning) and JSON Schema."""
-    from adcore.params import describe_fields, json_schema, params_model
+    from adcore.domain.params import describe_fields, json_schema, params_model
     from adcore.plugins import get_host
 
     reg = get_host().resolve("detector", name)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from adcore.jsonio import jsonable
+from adcore.io.jsonio import jsonable
 
 
 @dataclass
