@@ -20,6 +20,7 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
+from adcore.domain.params import public_fields
 from adcore.domain.thresholds import check_contamination, compute_threshold, parse_threshold
 from adcore.errors import (
     AdcoreError,
@@ -279,6 +280,8 @@ class Detector:
                 train_scores = estimator.decision_function(matrix)
         except LIBRARY_USER_ERRORS as exc:
             self._raise_typed(exc, params, matrix.shape[0])
+        train_scores = self._check_scores(train_scores, matrix.shape[0])
+        self._check_finite_training_scores(train_scores)
         self.estimator_ = estimator
         self.n_features_in_ = matrix.shape[1]
         # The baseline explanations move features to; a strided sample of <= 10,000 rows keeps
@@ -291,7 +294,7 @@ class Detector:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_  # refitted on data without names: the old ones would lie
-        self.decision_scores_ = self._check_scores(train_scores, matrix.shape[0])
+        self.decision_scores_ = train_scores
         self.threshold_ = compute_threshold(self.decision_scores_, self.threshold, self.contamination)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         self._sorted_train_scores = np.sort(self.decision_scores_)
@@ -313,7 +316,7 @@ class Detector:
         """
         names = set(params) | set(self.get_params())
         with contextlib.suppress(Exception):  # a factory whose model cannot be built: the names we have
-            names |= set(self.params_model().model_fields)  # type: ignore[attr-defined]
+            names |= set(public_fields(self.params_model()))
         error = library_error(exc, self.algorithm_name, names, n_rows=n_rows)
         if error is None:
             raise exc
@@ -322,6 +325,19 @@ class Detector:
     def _check_fitted(self) -> None:
         if not hasattr(self, "estimator_"):
             raise NotFittedError(f"this {self.algorithm_name} detector is not fitted yet: call fit first")
+
+    def _check_finite_training_scores(self, scores: np.ndarray) -> None:
+        """A fit whose training scores are not all finite has no threshold to learn: refuse it.
+
+        PyOD's ABOD or CD on two rows return NaN rather than raising; labels computed from a
+        NaN threshold would silently call every row normal.
+        """
+        bad = int(np.count_nonzero(~np.isfinite(scores)))
+        if bad:
+            raise DataError(
+                f"{self.algorithm_name} gave {bad} of {scores.shape[0]} training rows no finite score "
+                "(NaN or infinity): too few rows for it, or features it cannot use (constant columns?)"
+            )
 
     def _check_scores(self, scores: Any, n_rows: int) -> np.ndarray:
         out = np.asarray(scores, dtype=np.float64).reshape(-1)
