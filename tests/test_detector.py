@@ -418,3 +418,13 @@ def test_an_ensemble_members_typed_error_passes_through_unchanged(X, picky_plugi
         ensemble.fit(X)
     assert str(info.value).startswith("test:picky rejected the data (300 rows): Expected n_neighbors")
     assert type(info.value.__cause__) is ValueError  # the library's own, not a wrapped adcore error
+
+
+def test_a_parameter_the_user_set_is_named_when_the_library_shows_its_value():
+    """scikit-learn's neighbour searches do not quote the name: "n_neighbors = 100000"."""
+    text = "Expected n_neighbors < n_samples_fit, but n_neighbors = 100000, n_samples_fit = 1831"
+    err = library_error(ValueError(text), "pyod:knn", ["n_neighbors"], n_rows=1831, given=["n_neighbors"])
+    assert isinstance(err, ParameterError) and err.parameter == "n_neighbors"
+    assert str(err) == f"pyod:knn: parameter 'n_neighbors': {text}"
+    not_set = library_error(ValueError(text), "pyod:knn", ["n_neighbors"], n_rows=1831)
+    assert isinstance(not_set, DataError) and not_set.parameter is None  # the default: the data is small

@@ -102,14 +102,20 @@ def _refuse_1d(X: Any, what: str) -> None:
 
 
 def library_error(
-    exc: BaseException, algorithm: str, parameters: Iterable[str], *, n_rows: int | None = None
+    exc: BaseException,
+    algorithm: str,
+    parameters: Iterable[str],
+    *,
+    n_rows: int | None = None,
+    given: Iterable[str] = (),
 ) -> AdcoreError | None:
     """The typed adcore error for what a detector's library raised, or None where it is a bug.
 
     A ``ValueError`` or ``TypeError`` (and their subclasses) raised while a detector is built,
     fitted or scored comes from the user's parameters or data; it becomes a
     :class:`~adcore.errors.ParameterError` naming the parameter when the message quotes one
-    of ``parameters`` (scikit-learn's "The 'n_estimators' parameter of ..."), else, given
+    of ``parameters`` (scikit-learn's "The 'n_estimators' parameter of ...") or shows one the
+    user ``given`` with its value (scikit-learn's "n_neighbors = 100000"), else, given
     ``n_rows`` (fit and scoring), a :class:`~adcore.errors.DataError` saying the detector
     rejected the data, else a ParameterError about its parameters. A TypeError stays a
     TypeError (:class:`~adcore.errors.ParameterTypeError`, :class:`~adcore.errors.DataTypeError`).
@@ -123,6 +129,9 @@ def library_error(
     text = lines[0].strip() if lines else type(exc).__name__
     wanted = set(parameters) - _NOT_PASSED
     parameter = next((m for m in _QUOTED_NAME.findall(text) if m in wanted), None)
+    if parameter is None:  # "n_neighbors = 100000": a parameter the user set, shown with its value
+        shown = (g for g in set(given) - _NOT_PASSED if re.search(rf"(?<![\w.]){re.escape(g)}\s*=", text))
+        parameter = next(shown, None)
     is_type = isinstance(exc, TypeError)
     error: AdcoreError
     if parameter is not None:
@@ -317,7 +326,7 @@ class Detector:
         names = set(params) | set(self.get_params())
         with contextlib.suppress(Exception):  # a factory whose model cannot be built: the names we have
             names |= set(public_fields(self.params_model()))
-        error = library_error(exc, self.algorithm_name, names, n_rows=n_rows)
+        error = library_error(exc, self.algorithm_name, names, n_rows=n_rows, given=self._param_names)
         if error is None:
             raise exc
         raise error from exc
