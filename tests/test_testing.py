@@ -85,7 +85,7 @@ class Counted(Trained):
         (Unseeded, "check_seed_determinism", "use it for every random source"),
         (Unpicklable, "check_pickle_round_trip", "no lambdas"),
         (BatchDependent, "check_score_single_row", "depends on the other rows"),
-        (NanScores, "check_fit_shapes_and_finite", "NaN or infinite"),
+        (NanScores, "check_fit_shapes_and_finite", "no finite score (NaN or infinity)"),
     ],
 )
 def test_a_broken_detector_fails_naming_detector_check_and_fix(factory, check, message):
