@@ -22,11 +22,18 @@ def rows():
     return np.random.default_rng(0).normal(size=(60, 3))
 
 
-def test_too_many_neighbours_for_the_data_is_a_data_error_naming_the_detector(rows):
-    with pytest.raises(DataError) as info:
+def test_too_many_neighbours_for_the_data_names_the_detector_and_the_parameter(rows):
+    with pytest.raises(ParameterError) as info:
         Detector("pyod:knn", n_neighbors=100).fit(rows)
-    assert str(info.value).startswith("pyod:knn rejected the data (60 rows): Expected n_neighbors")
+    assert str(info.value).startswith("pyod:knn: parameter 'n_neighbors': Expected n_neighbors")
+    assert info.value.parameter == "n_neighbors"
     assert len(str(info.value).splitlines()) == 1 and type(info.value.__cause__) is ValueError
+
+
+def test_data_too_small_for_a_default_is_a_data_error_naming_the_detector(rows):
+    with pytest.raises(DataError) as info:
+        Detector("pyod:knn").fit(rows[:3])  # the default n_neighbors=5, which the user never set
+    assert str(info.value).startswith("pyod:knn rejected the data (3 rows): Expected n_neighbors")
 
 
 def test_a_parameter_scikit_learn_refuses_names_detector_and_parameter(rows):
@@ -39,7 +46,7 @@ def test_a_parameter_scikit_learn_refuses_names_detector_and_parameter(rows):
 @pytest.mark.parametrize(
     ("param", "expected"),
     [
-        ("n_neighbors=100000", "error: pyod:knn rejected the data (1831 rows): Expected n_neighbors"),
+        ("n_neighbors=100000", "error: pyod:knn: parameter 'n_neighbors': Expected n_neighbors"),
         ("n_estimators=-1", "error: pyod:iforest: parameter 'n_estimators': "),
     ],
 )

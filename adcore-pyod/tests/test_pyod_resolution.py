@@ -50,8 +50,8 @@ def test_prefer_from_the_environment(monkeypatch):
 
 
 def test_listing_marks_what_the_bare_name_resolves_to():
-    from adcore import catalog
     from adcore.plugins import set_host
+    from adcore.services import catalog
 
     set_host(host())
     try:
