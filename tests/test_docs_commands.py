@@ -97,6 +97,17 @@ def run_in(workdir: Path, command: str) -> subprocess.CompletedProcess:
     )
 
 
+def _needs_a_missing_plugin(stderr: str) -> bool:
+    """The command needs a distribution that is not installed here (a plugin, an extra), and
+    says so with its install hint: the core-alone env runs the rest."""
+    import importlib.util
+
+    plugin = re.search(r"it is provided by (adcore-[a-z]+) \(pip install", stderr)
+    extra = re.search(r"needs ([A-Za-z_][\w.]*)[:,]? .*pip install", stderr)
+    module = plugin.group(1).replace("-", "_") if plugin else extra.group(1) if extra else None
+    return module is not None and importlib.util.find_spec(module) is None
+
+
 def test_the_documents_have_commands_and_the_skips_still_exist():
     found = {c for doc in DOCUMENTS for c in documented_commands(doc)}
     for doc in DOCUMENTS:
@@ -121,5 +132,7 @@ def test_documented_commands_run(tmp_path):
                 continue
             done.add(command)
             proc = run_in(tmp_path, command)
+            if proc.returncode == 2 and _needs_a_missing_plugin(proc.stderr):
+                continue  # the core-alone env (tox -e core); every plugin is installed in the main run
             assert proc.returncode == 0, f"{document}: {command}\n{proc.stderr[-2000:]}"
             assert "Traceback" not in proc.stderr, f"{document}: {command}\n{proc.stderr[-2000:]}"
