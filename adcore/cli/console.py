@@ -21,5 +21,7 @@ def stderr_console() -> Any:
 
 def print_json(payload: Any) -> None:
     """Plain JSON on stdout (no colour codes), so it pipes into jq."""
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    from adcore.io.jsonio import jsonable
+
+    sys.stdout.write(json.dumps(jsonable(payload), indent=2) + "\n")  # NaN would not be JSON
     sys.stdout.flush()

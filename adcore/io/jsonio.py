@@ -48,8 +48,11 @@ def loads_lenient(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN/inf: a non-finite score is written as null."""
+def finite_or_none(value: Any) -> float | None:
+    """JSON has no NaN/inf: a non-finite number (or a missing one) is written as null."""
+    if value is None:
+        return None
+    value = float(value)
     return value if math.isfinite(value) else None
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from adcore.io.jsonio import finite_or_none
+
 HISTOGRAM_BINS = 30
 
 
@@ -32,13 +34,6 @@ def histogram(scores: np.ndarray, threshold: float | None, bins: int = HISTOGRAM
         high = low + 1.0
     counts, edges = np.histogram(finite, bins=bins, range=(low, high))
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
-
-
-def finite_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 class Activity:

@@ -200,7 +200,7 @@ def _number(value: Any) -> float | None:
     """A plain float for an event, ``None`` for a missing or non-finite one (JSON has no NaN)."""
     from adcore.io.jsonio import finite_or_none
 
-    return None if value is None else finite_or_none(float(value))
+    return finite_or_none(value)
 
 
 def _log_listener_error(message: str) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from adcore.io.jsonio import finite_or_none
 from adcore.server import services
-from adcore.server.activity import finite_or_none
 from adcore.server.jsonbody import JSONBytes, StrictJSONRoute
 from adcore.server.routes.common import ERRORS, checked_rows, get_state, result_body
 from adcore.server.schemas import (
