@@ -139,7 +139,6 @@ def test_sdist_holds_only_its_own_distribution(built: dict[str, Built], dist: Di
         allowed = {
             "adcore",
             "adcore.egg-info",
-            "tests",
             "PKG-INFO",
             "README.md",
             "pyproject.toml",
