@@ -63,6 +63,10 @@ class DataError(AdcoreError, ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class SinkWriteError(DataError):
+    """A sink the OS refuses to write (a full disk, an I/O error): the user's to fix, exit 2."""
+
+
 class UnknownAlgorithmError(AdcoreError, KeyError):
     """An algorithm name that no loaded plugin registers."""
 
@@ -145,6 +149,23 @@ class SchemaMismatchError(DataError):
 
 class StoreError(AdcoreError):
     """A model store URL or backend that cannot be used."""
+
+class StoreUnavailableError(StoreError):
+    """A store that cannot be trusted right now: its index vanished, was replaced or is corrupt.
+
+    Not the request's fault, so the server answers 503 (a load balancer then stops sending
+    traffic to the replica) and readiness fails; the CLI exits 2 with the message.
+    """
+
+    http_status = 503
+
+
+class StoreNotFoundError(StoreError):
+    """A read (list, show, score, explain, remove) named a store that does not exist.
+
+    Reads never create a store: a mistyped ``--store`` must fail naming the path, not leave an
+    empty store there and report "no models".
+    """
 
 
 _SKLEARN_EXCEPTIONS = "sklearn.exceptions"

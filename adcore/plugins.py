@@ -47,7 +47,7 @@ from adcore.errors import (
 from adcore.hookspecs import PORTS, Port
 
 CORE_PLUGIN = "core"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")  # used with fullmatch: no newline slips by
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _TRUE = {"1", "true", "yes", "on"}
 _SWITCHES = "ADCORE_PLUGINS, ADCORE_DISABLE_PLUGINS or ADCORE_DISABLE_PLUGIN_AUTOLOAD"
@@ -618,7 +618,7 @@ class PluginHost:
         staged: dict[str, Registration],
     ) -> Registration:
         kind = port.kind
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise ValueError(f"malformed {kind} name {name!r}: use letters, digits, '_', '-', '.'")
         if isinstance(factory, str):
             if ":" not in factory:

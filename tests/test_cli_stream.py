@@ -195,7 +195,7 @@ def test_bad_option_fails_before_reading(capfd, tmp_path):
         (["--events", "nosuch://x"], "nosuch://"),
         (["--source", f"file://{tmp_path}/missing.jsonl"], "no such file"),
         (["--sink", f"file://{tmp_path}/no/dir/out.jsonl"], "folder does not exist"),
-        (["--model", "nosuch", "--store", str(tmp_path / "store")], "nosuch"),
+        (["--model", "nosuch", "--store", str(tmp_path / "store")], "store"),  # no store there (K7)
         (["--model", "m", "--algo", "hbos"], "cannot be combined with --model"),
         (["--window-type", "hopping"], "--window-type"),
     ]
@@ -345,9 +345,62 @@ def test_a_first_fit_that_cannot_work_exits_2_before_writing_anything(errors_sit
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""  # not one warm-up record that would suggest all is well
-    (line,) = proc.stderr.splitlines()
+    notice, line = proc.stderr.splitlines()  # the 10 records read are accounted for
+    assert notice.startswith("10 records read but not written (lines 1-10; a dead-letter sink keeps them)")
     assert line.startswith("error: errs:neighbours cannot be fitted on a warm-up of 100 records with k=500: ")
     assert "Expected k < n_samples" in line
+
+
+def _constant_rows(n: int) -> str:
+    """Records whose feature ``b`` never varies: only the real first fit can refuse them."""
+    rows = records(n)
+    return "".join(json.dumps({"id": r["id"], "a": r["a"], "b": 1.0}) + "\n" for r in rows)
+
+
+def test_a_failed_first_fit_emits_the_warmup_records_it_read_and_dead_letters_the_rest(
+    errors_site, tmp_path: Path
+):
+    """D4: stdin cannot be replayed, so every record read is in the output or the dead letters."""
+    letters = tmp_path / "dead.jsonl"
+    proc = errors_site.run(
+        "stream", "--algo", "errs:needs-variance", "--window", "25", "--batch-size", "10",
+        "--dead-letter", f"file://{letters}", stdin=_constant_rows(100),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "zero variance" in proc.stderr.splitlines()[-1]
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["id"] for r in out] == [f"r{i}" for i in range(25)]  # the whole warm-up, batch 3 too
+    assert all(r["warmup"] is True and r["score"] is None for r in out)
+    dead = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert [d["line_number"] for d in dead] == list(range(26, 31))  # the rest of the third batch
+    assert json.loads(dead[0]["line"])["id"] == "r25"
+    assert dead[0]["error"].startswith("not scored: the stream stopped: ")
+
+
+def test_a_failed_first_fit_without_dead_letters_still_says_which_lines_were_not_written(errors_site):
+    proc = errors_site.run(
+        "stream", "--algo", "errs:needs-variance", "--window", "25", "--batch-size", "10",
+        stdin=_constant_rows(100),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stdout.splitlines()) == 25
+    notice, error = proc.stderr.splitlines()
+    assert notice.startswith("5 records read but not written (lines 26-30; ")
+    assert error.startswith("error: ") and "zero variance" in error
+
+
+def test_a_bug_while_scoring_still_writes_what_was_read_before_exit_1(errors_site, tmp_path: Path):
+    letters = tmp_path / "dead.jsonl"
+    proc = errors_site.run(
+        "stream", "--algo", "errs:broken", "--window", "20", "--batch-size", "25",
+        "--dead-letter", f"file://{letters}", stdin=jsonl(records(50)),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    # The first fit scores its training rows, which is where the bug strikes.
+    assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == [f"r{i}" for i in range(20)]
+    dead = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert [d["line_number"] for d in dead] == list(range(21, 26))
+    assert "unexpected RuntimeError: index out of sync" in dead[0]["error"]
 
 
 def test_an_untyped_error_inside_the_detector_is_still_a_bug(errors_site):
@@ -363,5 +416,6 @@ def test_pyod_knn_with_more_neighbours_than_the_window_exits_2_naming_them():
         stdin=jsonl(records(300)), env={"ADCORE_DISABLE_PLUGIN_AUTOLOAD": "0", "ADCORE_PLUGINS": "pyod"},
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stdout == ""
-    (line,) = proc.stderr.splitlines()
+    notice, line = proc.stderr.splitlines()  # the records read are accounted for, then the error
+    assert notice.startswith("10 records read but not written (lines 1-10;")
     assert "pyod:knn" in line and "n_neighbors=5000" in line

@@ -428,3 +428,12 @@ def test_a_parameter_the_user_set_is_named_when_the_library_shows_its_value():
     assert str(err) == f"pyod:knn: parameter 'n_neighbors': {text}"
     not_set = library_error(ValueError(text), "pyod:knn", ["n_neighbors"], n_rows=1831)
     assert isinstance(not_set, DataError) and not_set.parameter is None  # the default: the data is small
+
+
+def test_explanation_baseline_of_a_column_spanning_the_float_range_is_finite():
+    """np.median averages the two middle values: +-1.7e308 overflowed to an infinite baseline,
+    and `adcore explain` then refused its own baseline as 'infinite value'."""
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    X[:50, 0], X[50:, 0] = 1.7e308, -1.7e308
+    detector = Detector("core:hbos").fit(X)
+    assert np.all(np.isfinite(detector.feature_medians_)) and detector.feature_medians_[0] == 0.0

@@ -42,7 +42,8 @@ def _app_schema() -> dict:
     from adcore.server.app import create_app
     from adcore.server.settings import ServerSettings
 
-    return create_app(ServerSettings(store="unused-for-the-schema")).openapi()
+    # the limits the server below runs with: the schema states them (maxItems on data)
+    return create_app(ServerSettings(store="unused-for-the-schema", max_rows=2000)).openapi()
 
 
 schema = schemathesis.openapi.from_dict(_app_schema())

@@ -88,6 +88,7 @@ def _pyod_refusal_cases() -> list:
     for name, entry in ENTRIES.items():
         declared = {p["name"] for p in entry["params"] if set(p) & {"ge", "gt", "le", "lt", "bounds_by_type"}}
         declared |= {p["name"] for p in entry["params"] if p.get("choices") and p["name"] in _curated(entry)}
+        declared -= set(curation.IGNORED_BY_PYOD.get(entry["name"], {}))
         outside = out_of_range_values(Detector(name).params_model())
         for param in sorted(declared - WRAPPER_SETTINGS):
             cases += [

@@ -48,9 +48,14 @@ class HBOS:
         n_features = X.shape[1]
         lows = X.min(axis=0)
         highs = X.max(axis=0)
-        constant = highs <= lows
-        highs = np.where(constant, lows + 1.0, highs)
-        widths = (highs - lows) / self.n_bins
+        # Columns of huge or subnormal magnitude are binned on a power-of-two rescaled copy
+        # (exact), so that the range and the bin width are finite and positive for any
+        # finite input; ordinary columns are left untouched, bit for bit.
+        self.scale_exponents_ = _hbos_scale_exponents(lows, highs)
+        if self.scale_exponents_ is not None:
+            X = np.ldexp(X, self.scale_exponents_)
+            lows, highs = X.min(axis=0), X.max(axis=0)
+        widths = _hbos_widths(lows, highs, self.n_bins)
         idx = self._bin_index(X, lows, widths)
         flat = (idx + np.arange(n_features) * self.n_bins).ravel()
         counts = np.bincount(flat, minlength=n_features * self.n_bins).reshape(n_features, self.n_bins)
@@ -69,7 +74,14 @@ class HBOS:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
-        position = (X - self.lows_) / self.widths_
+        exponents = getattr(self, "scale_exponents_", None)  # absent in models pickled before it
+        # A value far beyond a huge (or tiny) training range may overflow to +-inf here:
+        # still ordered, never NaN (lows_ and widths_ are finite, widths_ > 0), so it
+        # lands outside the histogram.
+        with np.errstate(over="ignore"):
+            if exponents is not None:
+                X = np.ldexp(X, exponents)
+            position = (X - self.lows_) / self.widths_
         idx = np.clip(np.floor(position), 0, self.n_bins - 1).astype(np.intp)
         outside = (position < -self.tol) | (position > self.n_bins + self.tol)
         table = getattr(self, "bin_scores_", None)
@@ -79,6 +91,43 @@ class HBOS:
         # A value beyond the histogram (by more than tol bins) falls in an empty bin.
         contributions = np.where(outside, -np.log(self.alpha), contributions)
         return contributions.sum(axis=1)
+
+
+#: HBOS rescales a column whose largest magnitude reaches 2**_HUGE_EXP, so that its range
+#: (at most twice that) stays below the largest float64 (about 2**1024).
+_HUGE_EXP = 1021
+#: ... and a varying column whose magnitudes all stay below 2**_TINY_EXP, whose bin width
+#: (range / n_bins) would lose its precision to subnormals, or underflow to 0.
+_TINY_EXP = -960
+
+
+def _hbos_scale_exponents(lows: np.ndarray, highs: np.ndarray) -> np.ndarray | None:
+    """Per column, the power of two that brings extreme magnitudes into a safe range, or None.
+
+    None when no column needs it: the common case then scores without an extra pass.
+    Scaling by a power of two is exact (bar values that fall to subnormals next to huge
+    ones, which are lost in the bin width anyway), so bins are the same as on the
+    original values wherever those could be computed.
+    """
+    _, exponent = np.frexp(np.maximum(np.abs(lows), np.abs(highs)))  # max |x| < 2**exponent
+    huge = exponent > _HUGE_EXP
+    tiny = (exponent < _TINY_EXP) & (highs > lows)
+    if not (huge.any() or tiny.any()):
+        return None
+    return np.where(huge, _HUGE_EXP - exponent, np.where(tiny, -exponent, 0)).astype(np.int64)
+
+
+def _hbos_widths(lows: np.ndarray, highs: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin widths: finite and positive for every column of a (rescaled) matrix.
+
+    A constant column gets a histogram one unit wide, as it always did, or ``n_bins``
+    float steps wide where one unit is below the resolution of its value (above 2**53:
+    nanosecond timestamps, int64 ids); its training rows all share the first bin, so it
+    adds the same amount to every training row and moves no ranking.
+    """
+    constant = highs <= lows
+    unit = np.maximum(1.0, n_bins * np.spacing(np.abs(lows)))
+    return np.where(constant, unit, highs - lows) / n_bins
 
 
 class RobustZScoreParams(_Params):
@@ -100,22 +149,72 @@ class RobustZScore:
 
     def fit(self, X: np.ndarray, y: object = None) -> RobustZScore:
         X = np.asarray(X, dtype=np.float64)
-        self.median_ = np.median(X, axis=0)
-        deviation = np.abs(X - self.median_)
-        scale = _MAD_TO_STD * np.median(deviation, axis=0)
-        fallback = 1.2533 * deviation.mean(axis=0)  # mean absolute deviation -> std for a normal
-        scale = np.where(scale > 0, scale, fallback)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
+        self.scale_exponents_ = None
+        self.median_, self.scale_ = self._location_scale(X)
+        if not (np.isfinite(self.median_).all() and np.isfinite(self.scale_).all()):
+            # Near the float64 limit, the mean of the two middle values (an even number of
+            # rows) and |x - median| overflow: such columns are redone rescaled by a power of
+            # two. z-scores do not change with the unit, so the rescaled statistics are kept.
+            self.scale_exponents_ = _mad_scale_exponents(X)
+            self.median_, self.scale_ = self._location_scale(np.ldexp(X, self.scale_exponents_))
         self.n_features_in_ = X.shape[1]
         return self
 
+    @staticmethod
+    def _location_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Median and robust scale per column; the scale is positive (finite unless X overflows)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            median = np.median(X, axis=0)
+            deviation = np.abs(X - median)
+            scale = _MAD_TO_STD * np.median(deviation, axis=0)
+            fallback = 1.2533 * _safe_mean(deviation)  # mean absolute deviation -> std for a normal
+        scale = np.where(scale > 0, scale, fallback)
+        return median, np.where(scale > 0, scale, 1.0)
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        z = np.abs((np.asarray(X, dtype=np.float64) - self.median_) / self.scale_)
-        if self.aggregate == "mean":
-            return z.mean(axis=1)
-        if self.aggregate == "l2":
-            return np.sqrt(np.einsum("ij,ij->i", z, z))
-        return z.max(axis=1)
+        X = np.asarray(X, dtype=np.float64)
+        exponents = getattr(self, "scale_exponents_", None)  # absent in models pickled before it
+        # A z-score may overflow to inf (a huge value against a tiny MAD), never to NaN
+        # (scale_ is finite and positive); the aggregate is capped below.
+        with np.errstate(over="ignore"):
+            if exponents is not None:
+                X = np.ldexp(X, exponents)
+            z = np.abs((X - self.median_) / self.scale_)
+            if self.aggregate == "mean":
+                scores = z.mean(axis=1)
+            elif self.aggregate == "l2":
+                scores = np.sqrt(np.einsum("ij,ij->i", z, z))
+            else:
+                scores = z.max(axis=1)
+        # Past SCORE_CAP a row is beyond any threshold anyway; a finite score keeps
+        # thresholds, ensembles and JSON working (cheap: one value per row).
+        return np.minimum(scores, SCORE_CAP)
+
+
+#: The largest score RobustZScore gives: z-scores this far out (or overflowing) are all
+#: equally anomalous, and the room left below the float64 limit lets an ensemble add up
+#: many such scores without overflowing.
+SCORE_CAP = 1e300
+
+#: RobustZScore rescales a column whose largest magnitude reaches 2**_MAD_HUGE_EXP, so that
+#: the differences and two-value means it computes stay below the float64 limit (~2**1024).
+_MAD_HUGE_EXP = 1020
+
+
+def _mad_scale_exponents(X: np.ndarray) -> np.ndarray:
+    """Per column, the power of two that brings huge magnitudes below 2**_MAD_HUGE_EXP (else 0)."""
+    _, exponent = np.frexp(np.abs(X).max(axis=0))  # max |x| < 2**exponent
+    return np.where(exponent > _MAD_HUGE_EXP, _MAD_HUGE_EXP - exponent, 0).astype(np.int64)
+
+
+def _safe_mean(values: np.ndarray) -> np.ndarray:
+    """Column means of non-negative values, without the overflow a plain sum of huge values hits."""
+    with np.errstate(over="ignore"):
+        mean = values.mean(axis=0)
+    overflowed = ~np.isfinite(mean)
+    if overflowed.any():
+        mean[overflowed] = (values[:, overflowed] / values.shape[0]).sum(axis=0)
+    return mean
 
 
 class MahalanobisParams(_Params):
@@ -140,6 +239,8 @@ class Mahalanobis:
 
     def fit(self, X: np.ndarray, y: object = None) -> Mahalanobis:
         X = np.asarray(X, dtype=np.float64)
+        self.scale_ = _power_of_two_scale(X)
+        X = X / self.scale_
         self.location_ = X.mean(axis=0)
         cov = np.atleast_2d(np.cov(X, rowvar=False))
         if self.shrinkage:
@@ -150,6 +251,19 @@ class Mahalanobis:
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        centred = np.asarray(X, dtype=np.float64) - self.location_
+        scale = getattr(self, "scale_", 1.0)  # models saved before scale_ existed were fitted unscaled
+        centred = np.asarray(X, dtype=np.float64) / scale - self.location_
         squared = np.einsum("ij,jk,ik->i", centred, self.precision_, centred, optimize=True)
         return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _power_of_two_scale(X: np.ndarray) -> float:
+    """One power of two that brings ``X`` near 1, so the covariance of values near 1e308 does not overflow.
+
+    The Mahalanobis distance is unchanged by one common scale (shrinkage included), and dividing
+    by a power of two is exact in binary floating point: data of ordinary size scores as before.
+    """
+    largest = float(np.max(np.abs(X))) if X.size else 0.0
+    if not np.isfinite(largest) or largest == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(largest)[1]) - 1))

@@ -33,9 +33,9 @@ def register(app: typer.Typer) -> None:
         from adcore.services.bench import find_datasets, run_benchmark, summarise
         from adcore.services.spec import create_detector
 
-        names = [n.strip() for n in algo.split(",") if n.strip()]
-        if not names:
-            raise ParameterError("--algo needs at least one detector")
+        names = [n.strip() for n in algo.split(",")]
+        if not all(names):  # "hbos,,mad" or "": a missing name is a typo, never silently skipped
+            raise ParameterError(f"empty detector name in --algo {algo!r}: e.g. --algo hbos,iforest")
         for name in names:
             create_detector(name)  # unknown names fail now, not after an hour of benchmarking
         if ensemble and len(names) < 2:

@@ -42,9 +42,9 @@ def register(app: typer.Typer) -> None:
         if top < 1 or limit < 0:
             raise ParameterError("--top must be at least 1 and --limit at least 0")
         if model is not None:
-            from adcore.services.models import load_model
+            from adcore.cli.fit_score import load_stored_model
 
-            fitted = load_model(model, store=store)
+            fitted = load_stored_model(model, store)
             dataset = fitted.as_dataset(input_path)
             scores, labels = fitted.score_dataset(dataset)
             detector, source = fitted.detector, fitted.ref

@@ -113,11 +113,10 @@ def register(app: typer.Typer) -> None:
         """
         from adcore.cli.output import reader_may_leave, resolve_output
         from adcore.cli.progress import bar, known_row_count
-        from adcore.services.models import load_model
         from adcore.services.scoring import score_file
 
-        target = resolve_output(output, fmt, as_json)
-        loaded = load_model(model, store)
+        target = resolve_output(output, fmt, as_json, input_path=input_path)
+        loaded = load_stored_model(model, store)
         summary = None
         with (
             reader_may_leave(),
@@ -149,6 +148,43 @@ def register(app: typer.Typer) -> None:
             print_json(payload)
         else:
             _print_score_summary(payload)
+
+
+def existing_store(store: str | None, ref: str) -> Any:
+    """The store to read ``ref`` from (a context manager closing it); reading never creates a store.
+
+    A ``--store`` typed on the command line that does not exist is an error naming it. The
+    configured store (ADCORE_STORE or the default) appears with the first fit: before that,
+    ``ref`` is simply a model that is not there.
+    """
+    import contextlib
+
+    from adcore.services.registry import (
+        StoreNotFoundError,
+        model_not_found,
+        open_store,
+        parse_model_ref,
+        store_url,
+    )
+
+    name, version = parse_model_ref(ref)  # a bad reference is reported before the store is looked at
+    try:
+        opened = open_store(store, create=False)
+    except StoreNotFoundError:
+        if store:
+            raise
+        raise model_not_found(name, version, [], store_url(None)) from None
+    return contextlib.closing(opened)
+
+
+def load_stored_model(ref: str, store: str | None) -> Any:
+    """Load ``ref`` from a store that must already exist (see :func:`existing_store`)."""
+    from adcore.services.models import load_model
+
+    with existing_store(store, ref) as opened:
+        loaded = load_model(ref, opened)
+    loaded.store = store  # the URL, as load_model(ref, url) records it, not the closed store
+    return loaded
 
 
 def _redacted(url: str) -> str:

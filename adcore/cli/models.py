@@ -8,16 +8,36 @@ from typing import Any
 import typer
 
 from adcore.cli.console import print_json, stdout_console
-from adcore.cli.fit_score import STORE
+from adcore.cli.fit_score import STORE, existing_store
 from adcore.cli.text import NumberFormat, help_paragraphs, plural
 
 
 def _store(url: str | None) -> Any:
+    """The store to read or remove from: never created here, so a mistyped --store is an error."""
     import contextlib
 
     from adcore.services.registry import open_store
 
-    return contextlib.closing(open_store(url))
+    return contextlib.closing(open_store(url, create=False))
+
+
+def _list_records(url: str | None) -> tuple[list[Any], str]:
+    """Every record and the (redacted) store URL; a configured store not made yet simply has none.
+
+    A ``--store`` given on the command line that does not exist is an error naming it (a typo).
+    The configured one (ADCORE_STORE, or the default under ADCORE_HOME) only appears with the
+    first fit, so before that the list is empty; either way nothing is created.
+    """
+    from adcore.errors import StoreNotFoundError
+    from adcore.services.registry import redact_url, store_url
+
+    try:
+        with _store(url) as opened:
+            return opened.list(), redact_url(opened.url)
+    except StoreNotFoundError:
+        if url:
+            raise
+        return [], redact_url(store_url(None))
 
 
 def _size(n: int) -> str:
@@ -43,11 +63,7 @@ def register(app: typer.Typer) -> None:
             # 'adcore models --store X rm ...' must act on X, never silently on the default store
             ctx.obj = {"store": store, "json": as_json}
             return
-        from adcore.services.registry import redact_url
-
-        with _store(store) as opened:
-            records = opened.list()
-            url = redact_url(opened.url)
+        records, url = _list_records(store)
         if as_json:
             print_json([r.to_dict() for r in records])
             return
@@ -86,7 +102,7 @@ def register(app: typer.Typer) -> None:
 
         store, as_json = _inherit(ctx, store, as_json)
         name, version = parse_model_ref(ref)
-        with _store(store) as opened:
+        with existing_store(store, ref) as opened:
             record = opened.get(name, version)
             url = redact_url(opened.url)
         data = {**record.to_dict(), "store": url}
@@ -147,7 +163,7 @@ def register(app: typer.Typer) -> None:
                 f"name the version to remove ({name}@N; 'adcore models show {name}' shows the latest), "
                 f"or pass --all to remove every version of {name!r}"
             )
-        with _store(store) as opened:
+        with existing_store(store, ref) as opened:
             if all_versions and not yes:
                 count = len(opened.list(name))
                 if count and not sys.stdin.isatty():

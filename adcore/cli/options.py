@@ -58,9 +58,21 @@ JSON_INSTEAD_OF_ROWS = typer.Option(
 
 
 def split_columns(columns: str | None) -> list[str] | None:
-    if not columns:
+    """``"a, b"`` -> ``["a", "b"]``; None (the option not given) -> None, meaning "the default".
+
+    An empty list or an empty name (``""``, ``"a,,b"``, ``"a,"``) is a typo, refused rather than
+    read as "the default columns" or silently skipped.
+    """
+    from adcore.errors import ParameterError
+
+    if columns is None:
         return None
-    return [c.strip() for c in columns.split(",") if c.strip()]
+    names = [c.strip() for c in columns.split(",")]
+    if not all(names):
+        raise ParameterError(
+            f"empty column name in {columns!r}: list the column names separated by single commas, e.g. a,b"
+        )
+    return names
 
 
 def header_flag(no_header: bool) -> bool | None:

@@ -60,13 +60,19 @@ class OutputTarget:
         return self.path
 
 
-def resolve_output(output: str | None, fmt: OutputFormat | None, as_json: bool) -> OutputTarget:
-    """Check ``--output``/``--format``/``--json`` together, before any data is read or fitted."""
+def resolve_output(
+    output: str | None, fmt: OutputFormat | None, as_json: bool, *, input_path: str | None = None
+) -> OutputTarget:
+    """Check ``--output``/``--format``/``--json`` together, before any data is read or fitted.
+
+    ``input_path`` is the command's ``--input``: an output that is that file (by any name or
+    link) is refused here, before a byte is written, since the scores would replace the data.
+    """
     from adcore.errors import ParameterError
 
     chosen = fmt.value if fmt is not None else None
     if output is not None and output != STDOUT:
-        return OutputTarget(output, _file_format(output, chosen))
+        return OutputTarget(output, _file_format(output, chosen, input_path))
     if as_json:
         if output == STDOUT:
             raise ParameterError(
@@ -88,7 +94,7 @@ def resolve_output(output: str | None, fmt: OutputFormat | None, as_json: bool) 
     return OutputTarget(None, chosen, stream=sys.stdout.buffer)
 
 
-def _file_format(path: str, chosen: str | None) -> str:
+def _file_format(path: str, chosen: str | None, input_path: str | None = None) -> str:
     """The extension's format; ``--format`` names it when there is none, and must not contradict it."""
     from adcore.data import check_output_path, format_from_path
     from adcore.errors import DataError, ParameterError
@@ -102,7 +108,8 @@ def _file_format(path: str, chosen: str | None) -> str:
             f"--format {chosen} disagrees with the extension of {path} ({named}): "
             "drop --format, or give the file a matching name"
         )
-    return check_output_path(path, chosen if named is None else None)
+    inputs = () if input_path is None else (input_path,)
+    return check_output_path(path, chosen if named is None else None, inputs=inputs)
 
 
 def _stdout_is_terminal() -> bool:

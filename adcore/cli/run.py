@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
         from adcore.errors import ParameterError
         from adcore.services.detect import fit_detect
 
-        target = resolve_output(output, fmt, as_json)
+        target = resolve_output(output, fmt, as_json, input_path=input_path)
         if combine == "stack" and not labels:
             raise ParameterError("--combine stack needs --labels COLUMN (a few rows labelled 1 or 0)")
         if labels and "," not in algo:

@@ -25,7 +25,12 @@ def _require_server_extra() -> None:
         raise MissingDependencyError(f"{EXTRA_HINT} (missing: {exc.name or exc})") from None
 
 
-HOST = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback by default.")
+HOST = typer.Option(
+    "127.0.0.1", "--host", help="Address to bind; loopback by default (any other needs ADCORE_API_KEY)."
+)
+INSECURE_NO_KEY = typer.Option(
+    False, "--insecure-no-key", help="Allow a non-loopback --host without ADCORE_API_KEY (no auth at all)."
+)
 PORT = typer.Option(8001, "--port", help="TCP port.")
 WORKERS = typer.Option(1, "--workers", min=1, help="Server processes (each keeps its own dashboard ring).")
 STORE = typer.Option(None, "--store", help="Model store URL (default: $ADCORE_STORE, else the embedded).")
@@ -57,11 +62,13 @@ def register(app: typer.Typer) -> None:
         concurrency: int = CONCURRENCY,
         monitor: list[str] = MONITOR,
         log_level: str = LOG_LEVEL,
+        insecure_no_key: bool = INSECURE_NO_KEY,
     ) -> None:
         """Serve the REST API (/v1/...), /metrics, health probes and the dashboard at /.
 
         Set ADCORE_API_KEY to require 'Authorization: Bearer <key>' on every endpoint but
-        /health/liveness. See docs/server.md.
+        /health/liveness and the dashboard's files. Without a key, only a loopback --host is
+        served unless you pass --insecure-no-key. See docs/server.md.
         """
         from adcore.server.settings import ServerSettings
 
@@ -80,14 +87,11 @@ def register(app: typer.Typer) -> None:
             **({"concurrency": concurrency} if concurrency > 0 else {}),
         )
         _require_server_extra()
-        from adcore.server.launch import run_server
+        from adcore.server.launch import check_bind, run_server
 
-        if settings.api_key is None and not settings.is_loopback:
-            typer.echo(
-                f"warning: binding {host} without ADCORE_API_KEY: anyone who can reach this address can "
-                "fit, score and delete models",
-                err=True,
-            )
+        warning = check_bind(settings, insecure_no_key=insecure_no_key)
+        if warning:
+            typer.echo(warning, err=True)
         auth = "API key required" if settings.api_key else "no API key"
         typer.echo(f"adcore serve: dashboard at http://{host}:{port}/ ({auth}, workers: {workers})", err=True)
         run_server(settings, log_level=log_level)

@@ -34,6 +34,22 @@ def _setup_log_monitor() -> None:
     logger.propagate = False
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device after a broken pipe.
+
+    What is still buffered for the reader that left would otherwise fail again when the
+    interpreter flushes stdout at exit, turning the conventional quiet exit into exit 1.
+    """
+    import contextlib
+    import os
+    import sys
+
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def summary_line(stats: Any, seed: int | None) -> str:
     """``stream: 300 records (100 warm-up), 1 malformed, 4 anomalies, 0 drifts, 1 fit in 0.12s, seed 7``."""
     parts = [
@@ -100,6 +116,11 @@ def register(app: typer.Typer) -> None:
         max_delay_ms: float = typer.Option(
             200.0, "--max-delay-ms", help="Flush a partial batch once its oldest record waited this long."
         ),
+        max_record_bytes: int = typer.Option(
+            None,
+            "--max-record-bytes",
+            help="Longest record in bytes (default 1048576); a longer one is dead-lettered, not buffered.",
+        ),
         monitor: list[str] = typer.Option(
             None, "--monitor", help="Monitor receiving events, e.g. log (repeatable)."
         ),
@@ -159,12 +180,17 @@ def register(app: typer.Typer) -> None:
             save_retrained=save_retrained,
             batch_size=batch_size,
             max_delay_ms=max_delay_ms,
+            max_record_bytes=max_record_bytes,  # None: open_stream's default
             monitors=monitor or (),
             events=events,
             dead_letter=dead_letter,
             report=report,
         )
-        with stream:
-            stats = stream.run(stop_on_sigterm=True)
+        try:
+            with stream:
+                stats = stream.run(stop_on_sigterm=True)
+        except BrokenPipeError:  # the reader went away (| head -1): a quiet exit 0, as cli.main gives
+            _silence_stdout()  # (typer would turn the error into exit 1)
+            raise typer.Exit(0) from None
         if not quiet:
             report(summary_line(stats, stream.seed))

@@ -101,6 +101,64 @@ def _as_matrix(scores: Any, what: str, *, finite: bool) -> np.ndarray:
     return matrix
 
 
+#: Normalised and combined scores are kept within +-SCORE_CAP: a member whose scores reach
+#: the float64 limit (~1.8e308) or overflow on the way is as extreme as a score can say, and
+#: the headroom lets combinations add up many such scores without overflowing to inf.
+SCORE_CAP = 1e300
+
+#: A training column whose largest magnitude reaches 2**_HUGE_EXP is normalised rescaled
+#: by a power of two (exact), so that its range and differences stay finite.
+_HUGE_EXP = 1020
+
+
+def _cap(values: np.ndarray) -> np.ndarray:
+    """``values`` clipped to +-SCORE_CAP in place (NaN cannot occur: inputs are checked)."""
+    return np.clip(values, -SCORE_CAP, SCORE_CAP, out=values)
+
+
+def _scale_exponents(matrix: np.ndarray) -> np.ndarray | None:
+    """Per column, the power of two bringing huge magnitudes below 2**_HUGE_EXP; None if none need it.
+
+    zscore, minmax and unify do not change when a column is multiplied by a positive
+    number, so they can be learned and applied on the rescaled column; ordinary columns
+    are untouched, bit for bit.
+    """
+    _, exponent = np.frexp(np.abs(matrix).max(axis=0))
+    huge = exponent > _HUGE_EXP
+    if not huge.any():
+        return None
+    return np.where(huge, _HUGE_EXP - exponent, 0).astype(np.int64)
+
+
+def _mean_std(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations, finite for any finite matrix.
+
+    The squares in a plain ``std`` overflow from magnitudes near 1e154; such columns are
+    recomputed divided by a power of two that brings them into [-1, 1] (exact), and the
+    results scaled back (a std never exceeds the largest magnitude, so it fits).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = matrix.mean(axis=0), matrix.std(axis=0)
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if bad.any():
+        _, exponent = np.frexp(np.abs(matrix[:, bad]).max(axis=0))
+        unit = np.ldexp(matrix[:, bad], -exponent)
+        mean[bad] = np.ldexp(unit.mean(axis=0), exponent)
+        std[bad] = np.ldexp(unit.std(axis=0), exponent)
+    return mean, std
+
+
+def _safe_mean(matrix: np.ndarray, axis: int) -> np.ndarray:
+    """``matrix.mean(axis)``, recomputed as a sum of ``x / n`` where the plain sum overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = matrix.mean(axis=axis)
+        bad = ~np.isfinite(mean) & np.isfinite(matrix).all(axis=axis)
+        if bad.any():
+            rows = matrix[bad] if axis == 1 else matrix[:, bad]
+            mean[bad] = (rows / matrix.shape[axis]).sum(axis=axis)
+    return mean
+
+
 def _check_width(matrix: np.ndarray, n_members: int, what: str) -> None:
     if matrix.shape[1] != n_members:
         raise ParameterError(f"{what} has {matrix.shape[1]} member columns, but was fitted on {n_members}")
@@ -181,6 +239,7 @@ class ScoreNormalizer:
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
         self.min_: np.ndarray | None = None
+        self.exponents_: np.ndarray | None = None
 
     def fit(self, train_scores: np.ndarray) -> ScoreNormalizer:
         """Learn the per-member statistics from the ``(n, k)`` training scores."""
@@ -190,9 +249,12 @@ class ScoreNormalizer:
         self.n_train_, self.n_members_ = matrix.shape
         if self.method == "rank":
             self.sorted_ = np.sort(matrix, axis=0)
-        elif self.method in ("zscore", "unify"):
-            std = matrix.std(axis=0)
-            self.mean_ = matrix.mean(axis=0)
+            return self
+        self.exponents_ = _scale_exponents(matrix)
+        if self.exponents_ is not None:
+            matrix = np.ldexp(matrix, self.exponents_)
+        if self.method in ("zscore", "unify"):
+            self.mean_, std = _mean_std(matrix)
             self.scale_ = np.where(std > 0, std, 1.0)
         elif self.method == "minmax":
             lo, hi = matrix.min(axis=0), matrix.max(axis=0)
@@ -208,14 +270,17 @@ class ScoreNormalizer:
         _check_width(matrix, self.n_members_, "scores")
         if self.method == "rank":
             return _ecdf(self.sorted_, matrix)  # type: ignore[arg-type]
-        if self.method == "zscore":
-            return (matrix - self.mean_) / self.scale_
+        if self.method == "none":
+            return _cap(matrix.copy())
+        exponents = getattr(self, "exponents_", None)  # absent in ensembles pickled before it
+        with np.errstate(over="ignore"):  # a huge score over a tiny spread: capped just below
+            if exponents is not None:
+                matrix = np.ldexp(matrix, exponents)
+            offset = self.min_ if self.method == "minmax" else self.mean_
+            z = _cap((matrix - offset) / self.scale_)
         if self.method == "unify":
-            z = (matrix - self.mean_) / self.scale_
             return np.clip(_erf(z / np.sqrt(2.0)), 0.0, None)
-        if self.method == "minmax":
-            return (matrix - self.min_) / self.scale_
-        return matrix.copy()
+        return z
 
     def fit_transform(self, train_scores: np.ndarray) -> np.ndarray:
         """``fit`` then ``transform`` on the same training scores."""
@@ -357,16 +422,22 @@ class ScoreCombiner:
             raise NotFittedError("ScoreCombiner.combine called before fit")
         matrix = _as_matrix(norm_scores, "scores", finite=False)
         _check_width(matrix, self.n_members_, "scores")
+        # Scores near the float64 limit can overflow in sums and means: those are redone
+        # without overflow, and every combined score is kept within +-SCORE_CAP.
+        with np.errstate(over="ignore"):
+            return _cap(self._combine(matrix))
+
+    def _combine(self, matrix: np.ndarray) -> np.ndarray:
         if self.method in ("average", "weighted"):
             return matrix @ self.weights_
         if self.method == "max":
             return matrix.max(axis=1)
         if self.method == "median":
-            return np.median(matrix, axis=1)
+            return _safe_median(matrix)
         if self.method == "aom":
-            return np.column_stack([matrix[:, b].max(axis=1) for b in self.buckets_]).mean(axis=1)
+            return _safe_mean(np.column_stack([matrix[:, b].max(axis=1) for b in self.buckets_]), axis=1)
         if self.method == "moa":
-            return np.column_stack([matrix[:, b].mean(axis=1) for b in self.buckets_]).max(axis=1)
+            return np.column_stack([_safe_mean(matrix[:, b], axis=1) for b in self.buckets_]).max(axis=1)
         return self._consensus(matrix)
 
     def fit_combine(self, train_norm_scores: np.ndarray) -> np.ndarray:
@@ -384,7 +455,11 @@ class ScoreCombiner:
         excess = matrix - sorted_train[-1]  # type: ignore[index]
         beyond = excess > 0
         if beyond.any():
-            log_p = np.where(beyond, np.log(0.5 / (n + 1.0)) - np.where(beyond, excess, 0.0) / scale, log_p)
+            ratio = np.where(beyond, excess, 0.0) / scale
+            # Beyond a training maximum near -1.8e308, the excess itself can overflow.
+            overflowed = np.isinf(excess) & np.isfinite(matrix)
+            ratio = np.where(overflowed, _halved_ratio(matrix, sorted_train, scale), ratio)
+            log_p = np.where(beyond, np.log(0.5 / (n + 1.0)) - ratio, log_p)
         used = self.weights_ > 0  # type: ignore[operator]
         log_w = np.log(self.weights_[used])  # type: ignore[index]
         return np.max(log_w[None, :] - log_p[:, used], axis=1)
@@ -401,12 +476,33 @@ def _tail_scale(sorted_train: np.ndarray) -> np.ndarray:
     """
     n = sorted_train.shape[0]
     m = min(n - 1, max(5, math.ceil(math.sqrt(n))))
-    if m >= 1:
-        scale = (sorted_train[n - m :] - sorted_train[n - m - 1]).mean(axis=0)
-    else:
-        scale = np.zeros(sorted_train.shape[1])
-    std = sorted_train.std(axis=0)
+    with np.errstate(over="ignore"):
+        if m >= 1:
+            # Excesses of scores spread over the whole float64 range can overflow: such a
+            # tail is as wide as a float can say, so its scale is the largest float.
+            excess = sorted_train[n - m :] - sorted_train[n - m - 1]
+            scale = np.minimum(_safe_mean(np.minimum(excess, _FLOAT_MAX), axis=0), _FLOAT_MAX)
+        else:
+            scale = np.zeros(sorted_train.shape[1])
+    _, std = _mean_std(sorted_train)
     return np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _halved_ratio(matrix: np.ndarray, sorted_train: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(matrix - training max) / scale`` computed on halves, for excesses beyond the float64 limit."""
+    return (matrix / 2 - sorted_train[-1] / 2) / (scale / 2)
+
+
+def _safe_median(matrix: np.ndarray) -> np.ndarray:
+    """Row medians; where the mean of two middle values near the float64 limit overflows, on halves."""
+    median = np.median(matrix, axis=1)
+    bad = np.isinf(median) & np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        median[bad] = np.median(matrix[bad] / 2, axis=1) * 2
+    return median
 
 
 def _permutation(k: int, random_state: Any) -> np.ndarray:

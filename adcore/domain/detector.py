@@ -296,7 +296,7 @@ class Detector:
         # The baseline explanations move features to; a strided sample of <= 10,000 rows keeps
         # it cheap on large fits (a full median is ~60 ms on 100,000 x 20) at negligible cost.
         if keep_baseline:
-            self.feature_medians_ = np.median(matrix[:: max(1, matrix.shape[0] // 10_000)], axis=0)
+            self.feature_medians_ = _medians(matrix[:: max(1, matrix.shape[0] // 10_000)])
         elif hasattr(self, "feature_medians_"):
             del self.feature_medians_  # a previous fit's medians would describe other data
         if names is not None:
@@ -431,7 +431,23 @@ class Detector:
             scores = self.estimator_.decision_function(matrix)
         except LIBRARY_USER_ERRORS as exc:
             self._raise_typed(exc, (), matrix.shape[0])
-        return self._check_scores(scores, matrix.shape[0])
+        scores = self._check_scores(scores, matrix.shape[0])
+        self._refuse_nan_scores(scores)
+        return scores
+
+    def _refuse_nan_scores(self, scores: np.ndarray) -> None:
+        """A NaN score compares below every threshold, so its row would pass as normal: refuse it.
+
+        ``+inf`` stays (beyond every training score: label 1). Every scoring path (the CLI, the
+        model store, the server, streams, which dead-letter the rows) comes through here.
+        """
+        bad = np.flatnonzero(np.isnan(scores))
+        if bad.size:
+            raise DataError(
+                f"{self.algorithm_name} gave {bad.size} of {scores.shape[0]} rows no score (NaN), first "
+                f"row {int(bad[0])}: values too large for it (near the float64 limit?) or features it "
+                "cannot use"
+            )
 
     score_samples = decision_function
 
@@ -482,6 +498,17 @@ def _listed(names: list[str], limit: int = 5) -> str:
     """Names as scikit-learn lists them: one ``- name`` line each, at most five, then ``- ...``."""
     lines = [f"- {n}\n" for n in names[:limit]]
     return "".join(lines) + ("- ...\n" if len(names) > limit else "")
+
+
+def _medians(sample: np.ndarray) -> np.ndarray:
+    """Per-column medians that never overflow: ``np.median`` averages the two middle values, which
+    is infinite for a column holding +-1.7e308; such columns are halved first (exact)."""
+    with np.errstate(over="ignore"):
+        medians = np.median(sample, axis=0)
+    bad = ~np.isfinite(medians)
+    if bad.any():
+        medians[bad] = np.median(sample[:, bad] / 2, axis=0) * 2
+    return medians
 
 
 def confidence_from_scores(scores: np.ndarray, sorted_train: np.ndarray, threshold: float) -> np.ndarray:

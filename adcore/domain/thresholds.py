@@ -13,6 +13,7 @@ methods need no guess of the anomaly share:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,9 @@ from adcore.errors import ParameterError
 
 THRESHOLD_METHODS = ("contamination", "mad", "iqr", "zscore", "fixed")
 _DEFAULT_K = {"mad": 3.0, "iqr": 1.5, "zscore": 3.0}
+# What a person means by a number: ASCII digits, sign, point, exponent. float() alone would also
+# take "1_0" or full-width and Arabic-Indic digits, and an empty value must not quietly mean the default.
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -34,24 +38,25 @@ class ThresholdSpec:
 
 def parse_threshold(spec: str) -> ThresholdSpec:
     """Parse ``"mad"``, ``"mad:2.5"``, ``"fixed:1.7"``; a bad spec names the choices."""
-    method, _, arg = str(spec).strip().lower().partition(":")
+    method, sep, arg = str(spec).strip().lower().partition(":")
     if method not in THRESHOLD_METHODS:
         raise ParameterError(
             f"unknown threshold method {spec!r}; choose one of: contamination, mad[:k], iqr[:k], "
             "zscore[:k], fixed:VALUE"
         )
     if method == "contamination":
-        if arg:
+        if sep:
             raise ParameterError("threshold 'contamination' takes no value; set --contamination instead")
         return ThresholdSpec(method)
-    if not arg:
+    if not sep:
         if method == "fixed":
             raise ParameterError("threshold 'fixed' needs a value, e.g. fixed:0.8")
         return ThresholdSpec(method, _DEFAULT_K[method])
-    try:
-        value = float(arg)
-    except ValueError:
-        raise ParameterError(f"threshold {spec!r}: {arg!r} is not a number") from None
+    if not _NUMBER_RE.fullmatch(arg):  # "mad:" (a value forgotten), "mad:1_0", non-ASCII digits: not numbers
+        example = "fixed:0.8" if method == "fixed" else f"{method}:{_DEFAULT_K[method]:g}"
+        what = "has no value after ':'" if not arg else f"{arg!r} is not a number"
+        raise ParameterError(f"threshold {spec!r} {what}; give one, e.g. {example}")
+    value = float(arg)
     if not np.isfinite(value) or (method != "fixed" and value <= 0):
         raise ParameterError(f"threshold {spec!r}: the multiplier must be a positive number")
     return ThresholdSpec(method, value)

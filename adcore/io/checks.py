@@ -124,7 +124,7 @@ def _resolve_columns(
     for c in wanted:
         if c in index:
             j = index[c]
-        elif positional and c.isdigit() and int(c) < len(names):
+        elif positional and c.isascii() and c.isdigit() and int(c) < len(names):  # not "²": int() fails
             j = int(c)
         else:
             pos = " (or their 0-based positions)" if positional else ""

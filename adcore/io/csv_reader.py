@@ -18,6 +18,16 @@ from adcore.io.source import _Chunk, _line_locator, _open_binary, _Source
 
 # CSV cells read as NaN (compared after strip + lower); "-nan"/"+nan" parse as floats anyway.
 NA_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
+# What a CSV user means by a number: ASCII digits, a sign, a decimal point, an exponent, or the
+# words inf/infinity/nan. Python's float() and numpy's str->float cast also take "1_000", Arabic-
+# Indic and full-width digits, and numpy drops a trailing NUL byte: none of those is data.
+_NUMBER_RE = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
+)
+# The same, as a character table for whole blocks (index 128 = any non-ASCII character; 0 = the
+# padding of numpy's fixed-width strings): a cell with another character is not a number.
+_NUMBER_CHARS = np.zeros(129, dtype=bool)
+_NUMBER_CHARS[[0, *map(ord, "0123456789+-.eEinfINFtyTYaA")]] = True
 _BOM = b"\xef\xbb\xbf"
 _BLANK_LINES = frozenset({b"", b"\n", b"\r\n", b"\r"})
 
@@ -54,6 +64,7 @@ class _CsvReader:
         self._empty_lead = re.compile(rb"(^|" + d + rb")[ ]*(?=" + d + rb")", re.M)
         self._empty_trail = re.compile(d + rb"[ ]*(?=\r|\n|\Z)")
         self._na_seen = False  # a block needed NA rewriting: later blocks probably do too
+        self._nul_in_block = False  # the block the slow path is converting has a NUL byte
 
     def _na_fixed(self, lines: list[bytes], blob: bytes) -> list[bytes] | None:
         """`lines` with empty cells and NA tokens rewritten as "nan" so loadtxt can parse them;
@@ -112,15 +123,13 @@ class _CsvReader:
         the file, which csv allows because it never reads beyond the record it is on.
         """
         consumed = 0
+        self._nul_in_block = False  # numpy would silently drop a trailing NUL: _to_float checks cells
 
         def feed() -> Iterator[str]:
             nonlocal consumed
-            for raw in lines:
+            for raw in itertools.chain(lines, self._more_lines()):
                 consumed += 1
-                yield self._decode(raw, start + consumed - 1)
-            for raw in self.f:
-                self.lineno += 1
-                consumed += 1
+                self._nul_in_block = self._nul_in_block or b"\x00" in raw
                 yield self._decode(raw, start + consumed - 1)
 
         reader = csv.reader(feed(), delimiter=self.delim)
@@ -141,6 +150,12 @@ class _CsvReader:
             rows.append(row)
             rec_lines.append(begin)
         return rows, rec_lines
+
+    def _more_lines(self) -> Iterator[bytes]:
+        """Lines past the block, for a quoted field that runs on (counted in ``lineno``)."""
+        for raw in self.f:
+            self.lineno += 1
+            yield raw
 
     # -- header
 
@@ -302,13 +317,16 @@ class _CsvReader:
         return X, passthrough, lines
 
     def _to_float(self, cells: list, lines: np.ndarray) -> np.ndarray:
+        """The feature cells as floats in one numpy call; the first cell that is not a number
+        (by :data:`_NUMBER_RE`, checked for the whole block at once) is reported by line."""
         S = np.char.strip(np.array(cells, dtype=str))
         na = np.isin(np.char.lower(S), list(NA_TOKENS))
-        try:
-            return np.where(na, "nan", S).astype(np.float64).reshape(len(cells), len(self.feat))
-        except ValueError:
-            pass
-        # Find the first bad cell in reading order; if Python's float accepts everything, use it.
+        if not self._nul_in_block and (na | _plain_number_chars(S)).all():
+            try:
+                return np.where(na, "nan", S).astype(np.float64).reshape(len(cells), len(self.feat))
+            except ValueError:
+                pass
+        # Find the first bad cell in reading order; if every cell is a number, use them.
         out = np.empty((len(cells), len(self.feat)))
         for i, row in enumerate(cells):
             for t, c in enumerate(row):
@@ -317,7 +335,7 @@ class _CsvReader:
                     out[i, t] = np.nan
                     continue
                 try:
-                    out[i, t] = float(s)
+                    out[i, t] = _strict_float(s)
                 except ValueError:
                     name = self.all_names[self.feat[t]]
                     raise DataError(
@@ -336,12 +354,31 @@ def _find_all(hay: bytes, needle: bytes) -> Iterator[int]:
         i = hay.find(needle, i + 1)
 
 
+def _strict_float(text: str) -> float:
+    """``float(text)`` for what :data:`_NUMBER_RE` calls a number; ValueError for anything else."""
+    if not _NUMBER_RE.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
+def _plain_number_chars(S: np.ndarray) -> np.ndarray:
+    """Per cell of a numpy str array: whether every character may appear in a number (vectorised).
+
+    A cheap screen before numpy's cast (which would take "1_000" or Arabic-Indic digits); the cast itself then
+    checks the order of the characters.
+    """
+    if S.size == 0 or S.dtype.itemsize == 0:
+        return np.ones(S.shape, dtype=bool)
+    codes = np.ascontiguousarray(S).view(np.uint32).reshape(*S.shape, S.dtype.itemsize // 4)
+    return _NUMBER_CHARS[np.minimum(codes, 128)].all(axis=-1)
+
+
 def _is_number_cell(cell: str) -> bool:
     s = cell.strip()
     if s.lower() in NA_TOKENS:
         return True
     try:
-        float(s)
+        _strict_float(s)
     except ValueError:
         return False
     return True

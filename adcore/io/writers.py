@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterable
 from typing import IO, Any
 
 import numpy as np
@@ -33,16 +34,27 @@ from adcore.errors import DataError
 from adcore.io.formats import SUPPORTED_OUTPUT_FORMATS, _normalize_fmt, format_from_path
 from adcore.io.output_formats import _IMPLS, _RESERVED, _Batch
 
-__all__ = ["SUPPORTED_OUTPUT_FORMATS", "ScoreWriter", "check_output_path", "write_scores"]
+__all__ = [
+    "SUPPORTED_OUTPUT_FORMATS",
+    "ScoreWriter",
+    "check_output_path",
+    "refuse_output_over_input",
+    "same_file",
+    "write_scores",
+]
 
 
-def check_output_path(path: str | os.PathLike, fmt: str | None = None) -> str:
+def check_output_path(
+    path: str | os.PathLike, fmt: str | None = None, *, inputs: Iterable[str | os.PathLike] = ()
+) -> str:
     """Validate an output path before any work is done; return its format.
 
     Refuses an unsupported format, a path that is a directory, and a parent directory that is
     missing, not a directory or not writable, so a long scoring run never fails at the very end.
+    Refuses an output that is one of ``inputs`` (see :func:`refuse_output_over_input`).
     """
     p = os.fspath(path)
+    refuse_output_over_input(p, inputs)
     if os.path.isdir(p):
         raise DataError("is a directory; give an output file name such as scores.csv", path=p)
     f = _normalize_fmt(fmt) if fmt is not None else format_from_path(p)
@@ -60,6 +72,35 @@ def check_output_path(path: str | os.PathLike, fmt: str | None = None) -> str:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DataError(f"the output directory {parent} is not writable", path=p)
     return f
+
+
+def refuse_output_over_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse an output that is an input file: replacing it would destroy the data being scored.
+
+    "The same file" is the same file on disk, not the same string: ``./x.csv`` and ``x.csv``, a
+    symlink to the input, and a hard link to it (same device and inode) are all refused. Inputs
+    that are not local files (``-`` for stdin, ``s3://...``) cannot be overwritten by a local
+    output and are skipped.
+    """
+    out = os.fspath(output)
+    for given in inputs:
+        source = os.fspath(given)
+        if source == "-" or "://" in source:
+            continue
+        if same_file(out, source):
+            raise DataError(
+                f"is the input file ({source}); writing the scores there would destroy the data: "
+                "choose another output file",
+                path=out,
+            )
+
+
+def same_file(a: str, b: str) -> bool:
+    """Same device and inode when both exist (links included), else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one does not exist (yet), or a name the OS cannot hold
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def write_scores(

@@ -1,11 +1,15 @@
 """The app factory: routes, the auth and rate-limit dependencies, middleware, error handlers.
 
-Wiring, in order from the outside in: request metrics (so 413s and 429s are counted
-too), the streaming body-size limit, the catch-all that turns a bug into a 500 without
-dropping the connection, then FastAPI's routing with one error handler per
+Wiring, in order from the outside in: request metrics (so 400s, 413s and 429s are
+counted too), the HTTP framing check, access (the rate limit, then the API key, for
+every request whatever its method or path: :mod:`adcore.server.guards`), HEAD and
+OPTIONS, the streaming body-size limit, the catch-all that turns a bug into a 500
+without dropping the connection, then FastAPI's routing with one error handler per
 kind of exception (:mod:`adcore.server.errors`). ``/health/liveness`` and the
-dashboard's static files are open; everything else needs the API key when one is set,
-and the ``/v1`` routes, plugin routes included, are rate limited per client.
+dashboard's static files are open; everything else needs the API key when one is set.
+Every request but the probes (liveness, readiness, /metrics) is rate limited per client.
+Trailing-slash redirects are off: Starlette builds them from the Host header, so a
+forged Host would turn the server into an open redirect.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from fastapi.responses import JSONResponse
 
 from adcore.server.auth import api_key_checker
 from adcore.server.errors import UnhandledErrorMiddleware, install_error_handlers
+from adcore.server.guards import AccessMiddleware, FramingGuardMiddleware, MethodsMiddleware
 from adcore.server.jsonbody import StrictJSONRoute
-from adcore.server.limits import BodySizeLimitMiddleware, rate_limit_checker
+from adcore.server.limits import BodySizeLimitMiddleware
 from adcore.server.metrics import RequestMetricsMiddleware
 from adcore.server.routes import activity, algorithms, dashboard, detect, health, metrics, models
 from adcore.server.routes.common import AUTH_ERRORS, LIMITED_ERRORS
@@ -60,13 +65,15 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
         redoc_url=None,
         openapi_url=None,  # served below, behind the API key
         lifespan=lifespan,
+        redirect_slashes=False,  # its redirects are absolute URLs built from the client's Host header
     )
     app.state.adcore = state
     install_error_handlers(app)
+    _install_openapi(app, settings)
 
+    # AccessMiddleware enforces the key on every request; the dependency documents it in OpenAPI
     authenticated = [Depends(api_key_checker(settings.api_key))]
-    # the rate limit runs first, so that guessing keys is rate limited too
-    limited = [Depends(rate_limit_checker(state.rate_limiter)), *authenticated]
+    limited = authenticated  # the rate limit itself is AccessMiddleware's, before the key
 
     app.include_router(health.build_liveness_router())
     app.include_router(health.build_readiness_router(), dependencies=authenticated, responses=AUTH_ERRORS)
@@ -85,8 +92,25 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
 
     app.add_middleware(UnhandledErrorMiddleware)  # innermost: a bug is a 500, the connection lives on
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MethodsMiddleware)
+    app.add_middleware(AccessMiddleware, limiter=state.rate_limiter, api_key=settings.api_key)
+    app.add_middleware(FramingGuardMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
     return app
+
+
+def _install_openapi(app: FastAPI, settings: ServerSettings) -> None:
+    """Make ``app.openapi()`` state this server's limits (:mod:`adcore.server.openapi`), once."""
+    from adcore.server.openapi import with_limits
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_limits(generate(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _openapi_router(app: FastAPI) -> APIRouter:

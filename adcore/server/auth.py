@@ -2,8 +2,8 @@
 
 One shared key, compared in constant time (``hmac.compare_digest``), is what a service
 behind a firewall or a reverse proxy needs; per-user identity belongs to that proxy.
-Without a key the server binds loopback by default, and ``adcore serve`` warns when it
-is told to bind anything else.
+Without a key the server binds loopback by default, and ``adcore serve`` refuses any
+other address unless told ``--insecure-no-key``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,22 @@ def client_identity(request: Any) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
+def key_refusal(expected: bytes | None, request: Any) -> Unauthorized | None:
+    """The 401 for a request without the right key, or ``None`` (always ``None`` without a key).
+
+    Shared by :class:`adcore.server.guards.AccessMiddleware` (every request) and
+    :func:`api_key_checker` (the routes' dependency, which also documents the scheme in OpenAPI).
+    """
+    if expected is None:
+        return None
+    token = bearer_token(request)
+    if token is None:
+        return Unauthorized("this server needs an API key: send 'Authorization: Bearer <ADCORE_API_KEY>'")
+    if not hmac.compare_digest(token.encode(), expected):
+        return Unauthorized("wrong API key")
+    return None
+
+
 def api_key_checker(api_key: str | None) -> Callable[..., Awaitable[None]]:
     """A FastAPI dependency that admits a request only with the right key (when one is set)."""
 
@@ -44,12 +60,8 @@ def api_key_checker(api_key: str | None) -> Callable[..., Awaitable[None]]:
     expected = api_key.encode() if api_key else None
 
     async def require_api_key(request: Request, _credentials: Any = Security(scheme)) -> None:
-        if expected is None:
-            return
-        token = bearer_token(request)
-        if token is None:
-            raise Unauthorized("this server needs an API key: send 'Authorization: Bearer <ADCORE_API_KEY>'")
-        if not hmac.compare_digest(token.encode(), expected):
-            raise Unauthorized("wrong API key")
+        refusal = key_refusal(expected, request)
+        if refusal is not None:
+            raise refusal
 
     return require_api_key

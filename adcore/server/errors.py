@@ -117,12 +117,75 @@ class NotReady(ServerError):
     error_type = "not_ready"
 
 
+#: a URL with a scheme (a store, an artifact location) and an absolute filesystem path
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S*[^\s'\".,;:)]")
+_ABS_PATH = re.compile(r"(?<![\w/.~-])~?/(?!v1/|health/|metrics\b|dashboard/)[^\s'\"]*[^\s'\".,;:)]")
+STORE_WORDS = "the model store"
+
+
+def public_text(text: str, store: str | None) -> str:
+    """``text`` without the store's URL, other URLs or server paths: what a client may read.
+
+    The core's messages name the store and files for the person at the CLI; over HTTP the
+    store URL can hold credentials and paths describe the server's disk, so both go.
+    """
+    forms = _store_forms(store)
+    for form in forms:
+        text = text.replace(f"in the store {form}", f"in {STORE_WORDS}")
+    text = _ABS_PATH.sub("<path>", _URL.sub("<url>", text))
+    for form in forms:  # a relative store path ("data/models"); a bare word could be any word
+        if "/" in form:
+            text = text.replace(form, "<store>")
+    return text
+
+
+def _store_forms(store: str | None) -> list[str]:
+    """The spellings of the server's store URL a message may contain, longest first."""
+    from pathlib import Path
+
+    from adcore.services.registry import redact_url, store_url
+
+    try:
+        resolved = store_url(store)
+    except Exception:  # never let the scrubbing itself fail an error response
+        resolved = store or ""
+    forms = {f for f in (store, resolved) if f}
+    for form in list(forms):
+        forms.add(redact_url(form))
+        if "://" not in form:
+            forms.add(str(Path(form).expanduser()))
+            forms.add(str(Path(form).expanduser().resolve()))
+    return sorted((f for f in forms if len(f) > 1), key=len, reverse=True)
+
+
+def _server_store(request: Any) -> str | None:
+    state = getattr(getattr(getattr(request, "app", None), "state", None), "adcore", None)
+    return getattr(getattr(state, "settings", None), "store", None)
+
+
 async def adcore_error_handler(request: Any, exc: AdcoreError) -> Any:
-    """The one place an ``AdcoreError`` becomes an HTTP response: its ``http_status``, our shape."""
+    """The one place an ``AdcoreError`` becomes an HTTP response: its ``http_status``, our shape.
+
+    The message and any text in its extra fields go through :func:`public_text`.
+    """
+    store = _server_store(request)
     headers = getattr(exc, "headers", None) or None
-    extra = getattr(exc, "extra", None) or {}
-    message = str(exc) or type(exc).__name__
+    extra = _public_extra(getattr(exc, "extra", None) or {}, store)
+    message = public_text(str(exc) or type(exc).__name__, store)
     return error_response(exc.http_status, error_type_for(exc), message, headers=headers, **extra)
+
+
+def _public_extra(extra: dict[str, Any], store: str | None) -> dict[str, Any]:
+    """Extra fields with their strings (one level of dicts deep: readiness' checks) made public."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return public_text(value, store)
+        if isinstance(value, dict):
+            return {k: public_text(v, store) if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    return {key: clean(value) for key, value in extra.items()}
 
 
 async def validation_error_handler(request: Any, exc: Any) -> Any:

@@ -9,7 +9,28 @@ from __future__ import annotations
 
 import os
 
-from adcore.server.settings import SETTINGS_ENV, ServerSettings
+from adcore.errors import ParameterError
+from adcore.server.settings import API_KEY_ENV, SETTINGS_ENV, ServerSettings
+
+
+def check_bind(settings: ServerSettings, *, insecure_no_key: bool = False) -> str | None:
+    """Refuse to serve a non-loopback address without an API key; return a warning when forced.
+
+    Without a key anyone who can reach the address can fit, score and delete models, so
+    that takes an explicit ``--insecure-no-key`` (for a trusted network or a proxy that
+    authenticates). Raises :class:`ParameterError` (exit code 2) otherwise.
+    """
+    if settings.api_key is not None or settings.is_loopback:
+        return None
+    if not insecure_no_key:
+        raise ParameterError(
+            f"refusing to bind {settings.host} without an API key: set {API_KEY_ENV}, bind a loopback "
+            "address (127.0.0.1, ::1, localhost), or pass --insecure-no-key to serve it unauthenticated"
+        )
+    return (
+        f"warning: serving {settings.host} without {API_KEY_ENV} (--insecure-no-key): anyone who can "
+        "reach this address can fit, score and delete models"
+    )
 
 
 def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:

@@ -5,22 +5,19 @@ first chunk past the limit, so a 2 GB upload costs the server at most the limit,
 2 GB of memory; a ``Content-Length`` over the limit is refused before any byte is read.
 The rate limit is a token bucket per client (peer address + key digest): ``rate``
 requests per second on average, bursts of up to ``burst``, and a ``Retry-After`` that
-says when the next token is due.
+says when the next token is due; :class:`adcore.server.guards.AccessMiddleware` takes the
+tokens, for every request whatever its method or path.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import Request
-
-from adcore.server.auth import client_identity
-from adcore.server.errors import BodyTooLarge, InvalidPayload, PayloadTooLarge, RateLimited
+from adcore.server.errors import BodyTooLarge, InvalidPayload, PayloadTooLarge
 
 
 class BodySizeLimitMiddleware:
@@ -110,22 +107,6 @@ class TokenBucketLimiter:
             while len(self._buckets) > self.max_clients:
                 self._buckets.popitem(last=False)
         return wait
-
-
-def rate_limit_checker(limiter: TokenBucketLimiter) -> Callable[..., Any]:
-    """A FastAPI dependency raising 429 (with ``Retry-After``, whole seconds) past the rate."""
-
-    async def enforce_rate_limit(request: Request) -> None:
-        wait = limiter.acquire(client_identity(request))
-        if wait > 0:
-            retry = max(1, math.ceil(wait))
-            raise RateLimited(
-                f"too many requests: this server allows {limiter.rate:g} per second per client "
-                f"(bursts of {limiter.burst:g}); retry in {retry} s",
-                retry_after=retry,
-            )
-
-    return enforce_rate_limit
 
 
 def check_matrix(

@@ -1,10 +1,12 @@
 """HTTP metrics and the ``/metrics`` registry.
 
 Requests are counted by method, route *template* (``/v1/models/{ref}/score``, never the
-raw path, so a client cannot blow up the label set) and status; latency is a histogram
-per route. The scoring, model-load and drift metrics come from the ``prometheus``
-monitor (:mod:`adcore.builtin.prometheus_monitor`) built on the same registry, so the
-server and ``adcore stream`` publish the same metric names.
+raw path) and status. Every label comes from a fixed set, so no client can grow the
+registry: a method outside :data:`KNOWN_METHODS` is ``other``, a path no route matches is
+``<unmatched>`` (statuses are the app's own). Latency is a histogram per route. The
+scoring, model-load and drift metrics come from the ``prometheus`` monitor
+(:mod:`adcore.builtin.prometheus_monitor`) built on the same registry, so the server and
+``adcore stream`` publish the same metric names.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ from typing import Any
 from adcore.builtin.prometheus_monitor import PrometheusMonitor
 
 UNMATCHED = "<unmatched>"
+OTHER = "other"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str | None) -> str:
+    """The request's method if it is a standard one, else ``other`` (a client can invent methods)."""
+    return method if method in KNOWN_METHODS else OTHER
+
+
+def route_label(scope: dict[str, Any]) -> str:
+    """The matched route's template, else ``<unmatched>`` (never the raw path)."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
 
 
 class ServerMetrics:
@@ -79,5 +94,6 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_and_watch)
         finally:
             self.metrics.in_flight.dec()
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.metrics.observe(scope.get("method", "GET"), route, status, time.perf_counter() - started)
+            self.metrics.observe(
+                method_label(scope.get("method")), route_label(scope), status, time.perf_counter() - started
+            )

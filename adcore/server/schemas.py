@@ -25,17 +25,41 @@ from pydantic import (
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 
 
+MAX_PARAMS_DEPTH = 32
+
+
 def _reject_non_finite(value: Any, where: str = "params") -> Any:
-    """Walk free-form JSON (``params``) and refuse NaN/infinity anywhere in it."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{where}: NaN and infinity are not allowed")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _reject_non_finite(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _reject_non_finite(item, f"{where}[{i}]")
+    """Walk free-form JSON (``params``) and refuse NaN/infinity anywhere in it, and deep nesting.
+
+    Iterative, with a depth limit: the JSON parser accepts nesting up to 1,024 levels, and a
+    recursive walk of that raised RecursionError (a 500). No detector parameter is nested
+    more than a few levels, so anything past :data:`MAX_PARAMS_DEPTH` is refused with a 422.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while pending:
+        item, path, depth = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{path}: NaN and infinity are not allowed")
+        if isinstance(item, (dict, list)) and depth >= MAX_PARAMS_DEPTH:
+            raise ValueError(f"{where}: nested deeper than {MAX_PARAMS_DEPTH} levels")
+        if isinstance(item, dict):
+            pending.extend((v, f"{path}.{k}", depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            pending.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
     return value
+
+
+def numeric_rows(rows: list[Any]) -> Any:
+    """``rows`` as a 2-D numeric array when they convert cleanly, else ``rows`` unchanged.
+
+    :func:`parse_matrix` then only checks the array's shape and finiteness; anything else
+    (ragged rows, strings, huge integers) keeps its list, and the validator's message.
+    """
+    try:
+        arr = np.asarray(rows)
+    except (ValueError, TypeError, OverflowError):
+        return rows
+    return arr if arr.ndim == 2 and arr.dtype.kind in "iuf" else rows
 
 
 def parse_matrix(value: Any) -> np.ndarray:

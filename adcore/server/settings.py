@@ -9,6 +9,7 @@ worker reads ``ADCORE_API_KEY`` itself.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from adcore.errors import ParameterError
 
 API_KEY_ENV = "ADCORE_API_KEY"
 SETTINGS_ENV = "ADCORE_SERVE_SETTINGS"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class ServerSettings:
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        """Whether :attr:`host` can only be reached from this machine (see :func:`is_loopback_host`)."""
+        return is_loopback_host(self.host)
 
     def replace(self, **changes: object) -> ServerSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -99,3 +101,20 @@ class ServerSettings:
         if "monitors" in values:
             values["monitors"] = tuple(values["monitors"])
         return cls(**values, api_key=env.get(API_KEY_ENV) or None)
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or an address that parses as a loopback IP (127.0.0.0/8, ::1, [::1]).
+
+    The address is parsed, not matched as text: ``127.example.com`` is a hostname that may
+    resolve anywhere, and ``0.0.0.0`` or ``::`` bind every interface.
+    """
+    text = host.strip().lower().removeprefix("[").removesuffix("]")
+    if text == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone (%lo) names no address
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))

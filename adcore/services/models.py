@@ -186,6 +186,7 @@ class Model:
             return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64)
         det = self.detector
         scores = det.score_matrix(dataset.X)  # the library's complaints typed, as at fit
+        _check_scoreable(scores, self.ref or self.algorithm)
         return scores, (scores > self.threshold).astype(np.int64)
 
     def confidence(self, scores: np.ndarray) -> np.ndarray:
@@ -242,6 +243,22 @@ class Model:
         )
 
 
+def _check_scoreable(scores: np.ndarray, what: str) -> None:
+    """Refuse NaN scores: a NaN compares below every threshold, so the row would pass as normal.
+
+    ``+inf`` stays: it is beyond every training score and is labelled 1 (JSON shows ``null``).
+    Every path (score, explain, the server, streams) scores through here, so all refuse alike.
+    """
+    bad = np.flatnonzero(np.isnan(scores))
+    if bad.size:
+        from adcore.errors import DataError
+
+        raise DataError(
+            f"{what} gave {bad.size} of {scores.shape[0]} rows no score (NaN), first row {int(bad[0])}: "
+            "values too large for it (near the float64 limit?) or features it cannot use"
+        )
+
+
 #: Where classes that earlier versions pickled live now: stored models outlive refactorings.
 #: (0.1.0 kept these modules at the top of the package.)
 MOVED_MODULES = {
@@ -278,13 +295,15 @@ class _ArtifactUnpickler(pickle.Unpickler):
 class _opened:
     """Use a store given as an object, or open (and later close) one given as a URL."""
 
-    def __init__(self, store: str | ModelStore | None) -> None:
+    def __init__(self, store: str | ModelStore | None, *, create: bool = True) -> None:
         self._given = store if store is not None and not isinstance(store, str) else None
         self._url = store if isinstance(store, str) else None
+        # Reads never create a store: a mistyped URL must fail naming it, not come up empty.
+        self._create = create or self._url is None
         self._store: ModelStore | None = None
 
     def __enter__(self) -> ModelStore:
-        self._store = self._given or open_store(self._url)
+        self._store = self._given or open_store(self._url, create=self._create)
         return self._store
 
     def __exit__(self, *exc: object) -> None:
@@ -385,7 +404,7 @@ def load_model(ref: str, store: str | ModelStore | None = None) -> Model:
     when the artifact was modified or truncated after saving: it is then never unpickled.
     """
     name, version = parse_model_ref(ref)
-    with _opened(store) as opened:
+    with _opened(store, create=False) as opened:
         record = opened.get(name, version)
         data = verify_artifact(record, opened.read_artifact(record))
     model = Model.from_bytes(data, record=record)

@@ -27,9 +27,13 @@ from adcore.errors import (
     ModelNotFoundError,
     ParameterError,
     StoreError,
+    StoreNotFoundError,  # noqa: F401  (re-exported: stores raise them from here)
+    StoreUnavailableError,  # noqa: F401
 )
 
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")  # always used with fullmatch
+VERSION_RE = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
+MAX_VERSION = 2**63 - 1  # versions are stored as signed 64-bit integers (SQLite, PostgreSQL bigint)
 STORE_ENV = "ADCORE_STORE"
 HOME_ENV = "ADCORE_HOME"
 
@@ -128,7 +132,7 @@ class ModelStore(Protocol):
 # --------------------------------------------------------------------------- references
 def check_model_name(name: str) -> str:
     """A model name: letters, digits, '_', '-', '.', at most 128 characters, no '@'."""
-    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+    if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
         raise ParameterError(
             f"invalid model name {name!r}: use letters, digits, '_', '-', '.' (max 128), starting with "
             "a letter or digit"
@@ -137,14 +141,30 @@ def check_model_name(name: str) -> str:
 
 
 def parse_model_ref(ref: str) -> tuple[str, int | None]:
-    """``"payments"`` -> (``payments``, None = latest); ``"payments@3"`` -> (``payments``, 3)."""
-    name, sep, version = str(ref).strip().partition("@")
+    """``"payments"`` -> (``payments``, None = latest); ``"payments@3"`` -> (``payments``, 3).
+
+    The reference is taken as given (no stripping): ``"trail\\n"`` is not ``"trail"``, so a
+    command such as ``models rm`` can never act on a model other than the one named.
+    """
+    name, sep, version = str(ref).partition("@")
     check_model_name(name)
     if not sep or version == "latest":
         return name, None
-    if not version.isdigit() or int(version) < 1:
-        raise ParameterError(f"invalid model reference {ref!r}: the version after '@' must be a number >= 1")
-    return name, int(version)
+    return name, parse_version(version, ref)
+
+
+def parse_version(text: str, ref: str) -> int:
+    """The version after '@': ASCII digits, 1 <= v < 2**63, so every store can hold and compare it.
+
+    Python's ``int()`` and ``str.isdigit`` accept Unicode digits ('²', '٣') and any size; a store
+    would crash on them, so they are refused here as the user's mistake they are.
+    """
+    if not VERSION_RE.fullmatch(text) or not 1 <= int(text) <= MAX_VERSION:
+        raise ParameterError(
+            f"invalid model reference {ref!r}: the version after '@' must be a number >= 1 "
+            "(ASCII digits, below 2**63) or 'latest'"
+        )
+    return int(text)
 
 
 # ------------------------------------------------------------------------------ stores
@@ -165,21 +185,26 @@ def store_url(url: str | None = None) -> str:
 
 def url_scheme(url: str) -> str:
     """``postgresql://...`` -> ``postgresql``; a plain path is a ``file`` store."""
-    match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*)://", url)
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*)://", url)
     return match.group(1).lower() if match else "file"
 
 
-def open_store(url: str | None = None) -> ModelStore:
+def open_store(url: str | None = None, *, create: bool = True) -> ModelStore:
     """Open the model store at ``url`` with the backend registered for its scheme.
 
     The plugin host resolves the scheme, so an unknown one lists the installed schemes
     (or names the distribution providing it), and a missing driver says what to install.
+    ``create=False`` is for commands that only read or remove: a backend whose factory takes a
+    ``create`` keyword (the core's file store) then raises :class:`StoreNotFoundError` instead
+    of creating a missing store; a factory without it (``factory(url)``, the plugin contract)
+    is called as before.
     """
     from adcore.plugins import get_host
 
     resolved = store_url(url)
     registration = get_host().resolve_scheme("storage", resolved, error=StoreError)
-    store = registration.load()(resolved)
+    factory = registration.load()
+    store = factory(resolved) if create or not _takes_create(factory) else factory(resolved, create=False)
     if not isinstance(store, ModelStore):
         raise StoreError(
             f"storage backend {registration.qualified_name} returned {type(store).__name__}, "
@@ -188,9 +213,75 @@ def open_store(url: str | None = None) -> ModelStore:
     return store
 
 
+def _takes_create(factory: Any) -> bool:
+    """Whether a storage factory accepts ``create=`` (optional: the contract is ``factory(url)``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    return "create" in params  # named explicitly: **options may mean something else to a backend
+
+
+_SECRET_KEYS = frozenset({"password", "sslpassword", "passwd", "pwd", "secret", "token"})
+_CONNINFO_SECRET = re.compile(
+    r"(?i)\b((?:ssl)?password|passwd|pwd)(\s*=\s*)('(?:[^'\\]|\\.)*'?|(?:\\.|\S)*)"
+)
+
+
+_HOST = r"(?:[\w.~%-]+|\[[\w.:%]+\])(?::\d*)?"
+#: hosts (``db``, ``db:5432,db2``, ``[::1]``), then the path, a ``?key=`` query, or the end
+_HOSTS_THEN_PATH = re.compile(rf"{_HOST}(?:,{_HOST})*(?:/|\?[\w.%-]+=|$)")
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where ``user:password`` ends (its ``@``) in a URL after ``scheme://``; -1 without a password.
+
+    The first ``@`` after ``user:`` that is followed by what can only be hosts (``db``,
+    ``db:5432,db2``, ``[::1]``) and then the path, query or end: a password's unescaped
+    ``/``, ``@``, ``?`` or ``#`` stays inside the mask. With no such ``@``, the last one.
+    """
+    colon = rest.find(":")
+    if colon < 0 or "@" not in rest[colon:] or re.search(r"[/?#=&;@]", rest[:colon]):
+        return -1
+    ats = [i for i in range(colon, len(rest)) if rest[i] == "@"]
+    for at in ats:
+        if _HOSTS_THEN_PATH.match(rest, at + 1):
+            return at
+    return ats[-1]
+
+
 def redact_url(url: str) -> str:
-    """The URL without a password, for messages and listings."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+    """The URL (or libpq ``key=value`` conninfo) without any password, for messages and listings.
+
+    Masks the userinfo password and every password-like query parameter, whatever their
+    case or percent-encoding. The userinfo is taken up to the *last* ``@`` before the
+    query, not split the way ``urllib.parse.urlsplit`` does: a password holding an
+    unescaped ``/`` or ``@`` would otherwise leak in part. Masking too much is harmless;
+    too little is not.
+    """
+    import urllib.parse
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _CONNINFO_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", url)
+    at = _userinfo_end(rest)
+    if at >= 0:
+        rest = f"{rest[: rest.index(':')]}:***{rest[at:]}"
+    query_at = rest.find("?") if "?" in rest else len(rest)
+    head, query = rest[:query_at], rest[query_at:]
+    if query.startswith("?"):
+        query, hash_, fragment = query[1:].partition("#")
+        pairs = [part.partition("=") for part in re.split(r"([&;])", query)]
+        masked = "".join(
+            f"{key}={'***' if urllib.parse.unquote_plus(key).strip().lower() in _SECRET_KEYS else value}"
+            if eq
+            else key
+            for key, eq, value in pairs
+        )
+        query = f"?{masked}{hash_}{fragment}"
+    return f"{scheme}://{head}{query}"
 
 
 def model_not_found(name: str, version: int | None, versions: list[int], url: str) -> ModelNotFoundError:

@@ -110,7 +110,7 @@ def score_file(
     """
     started = time.perf_counter()
     if output is not None and stream is None:
-        check_output_path(output, fmt)
+        check_output_path(output, fmt, inputs=(input_path,))  # never over the file being read
     opts = model.schema.read_options
     chunks = iter_dataset_chunks(
         input_path,

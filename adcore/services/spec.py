@@ -289,5 +289,11 @@ def parse_members(algo: str) -> list[str] | None:
     Lives here rather than in :mod:`adcore.builtin.ensemble` so that naming one detector never
     imports the ensemble machinery (a start-up cost on every CLI command).
     """
-    names = [n.strip() for n in algo.split(",") if n.strip()]
-    return names if len(names) > 1 or "," in algo else None
+    if "," not in algo:
+        return None
+    names = [n.strip() for n in algo.split(",")]
+    if not all(names):  # "a,,b", "a," or ",": a missing name is a typo, never silently skipped
+        raise ParameterError(
+            f"empty detector name in {algo!r}: separate the names with single commas, e.g. iforest,ecod"
+        )
+    return names

@@ -33,8 +33,8 @@ from typing import Any
 from adcore.domain.events import Event, EventBus, Subscription
 from adcore.errors import ParameterError
 from adcore.services.events import load_monitors, load_subscribers
-from adcore.services.streaming.config import StreamConfig, parse_drift_params
-from adcore.services.streaming.endpoints import sink_from, source_from
+from adcore.services.streaming.config import DEFAULT_MAX_RECORD_BYTES, StreamConfig, parse_drift_params
+from adcore.services.streaming.endpoints import limit_record_size, sink_from, source_from
 from adcore.services.streaming.model import StreamModel
 from adcore.services.streaming.service import StreamingService, StreamStats
 
@@ -154,6 +154,7 @@ def open_stream(
     save_retrained: str | None = None,
     batch_size: int = 1000,
     max_delay_ms: float = 200.0,
+    max_record_bytes: int | None = None,
     monitors: Iterable[Any] = (),
     events: Any = None,
     dead_letter: Any = None,
@@ -177,7 +178,7 @@ def open_stream(
         Start from a stored model (``NAME`` or ``NAME@VERSION``) instead; it excludes the
         detector options. ``store`` is the model store (also for ``save_retrained``).
     features, keep_features, window, window_type, warmup, retrain, drift, drift_on, drift_params,
-    save_retrained, batch_size, max_delay_ms
+    save_retrained, batch_size, max_delay_ms, max_record_bytes
         As the ``adcore stream`` options of the same names (docs/streaming.md).
     monitors : names or objects
         Monitors receiving every event (``"log"``, a plugin's name, or an object with
@@ -197,6 +198,7 @@ def open_stream(
         Any option, detector, model or endpoint that cannot be used.
     """
     report = report or _stderr
+    _refuse_outputs_over_source(source, sink=sink, dead_letter=dead_letter, events=events)
     if model is not None:
         _refuse_detector_options(
             algo=algo, params=params, contamination=contamination, threshold=threshold, seed=seed
@@ -211,6 +213,7 @@ def open_stream(
         drift_params=_drift_params(drift_params),
         batch_size=batch_size,
         max_delay_ms=max_delay_ms,
+        max_record_bytes=DEFAULT_MAX_RECORD_BYTES if max_record_bytes is None else max_record_bytes,
         features=_feature_names(features),
         keep_features=keep_features,
         save_retrained=save_retrained,
@@ -280,6 +283,7 @@ def _open(
         src, owned = source_from(source, host=host)
         if owned:
             opened["source"] = src
+        limit_record_size(src, config.max_record_bytes)
         service = StreamingService(
             src, out, stream_model, config, events=bus, dead_letter=letters, report=report
         )
@@ -291,6 +295,38 @@ def _open(
     # Outputs first, so a sink that cannot flush is the error raised; the source last.
     order = [opened[k] for k in ("sink", "dead_letter", "events", "source") if k in opened]
     return Stream(service, owned=order, monitors=built_monitors, spec=spec)
+
+
+def _refuse_outputs_over_source(source: Any, **outputs: Any) -> None:
+    """Refuse a sink, dead-letter or event file that is the source file (by any name or link).
+
+    The file sink appends to the file the source is reading: the stream would read its own
+    output forever, and the input is no longer what the user had. Only ``file://`` URLs are
+    compared; other transports name no local file.
+    """
+    from adcore.io.writers import same_file
+
+    source_path = _local_file(source)
+    if source_path is None:
+        return
+    for option, value in outputs.items():
+        path = _local_file(value)
+        if path is not None and same_file(path, source_path):
+            flag = "--" + option.replace("_", "-")
+            raise ParameterError(
+                f"{flag} {value} is the --source file: the stream would write into what it reads; "
+                "choose another file"
+            )
+
+
+def _local_file(value: Any) -> str | None:
+    """The path a ``file://`` URL names (``file:///abs`` or ``file://relative``), else None."""
+    if not isinstance(value, str) or not value.lower().startswith("file://"):
+        return None
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(value)
+    return unquote((parsed.netloc or "") + parsed.path)
 
 
 def _refuse_detector_options(**options: Any) -> None:

@@ -76,8 +76,9 @@ SHADOWED_PARAMS: dict[str, str] = {
 #: AutoEncoder, DeepSVDD, VAE and the new SO_GAAL (nor ``stop_epochs=0`` in MO_GAAL and
 #: SO_GAAL), ``latent_dim=0``, a negative ``dropout_rate`` in AutoEncoder and VAE (no
 #: dropout), ``batch_size=0`` in ALAD, ``k=0`` in LOCI and MO_GAAL, ``perplexity`` below 1
-#: in SOS, ``behaviour`` in IForest (ignored), ``combination`` in FeatureBagging (anything
-#: but 'average' takes the maximum): all are left to PyOD.
+#: in SOS, ``combination`` in FeatureBagging (anything but 'average' takes the maximum): all
+#: are left to PyOD. The one exception is in :data:`IGNORED_BY_PYOD`: a parameter PyOD keeps
+#: but never reads, whose documented choices adcore checks so a typo is not silently accepted.
 #:
 #: By parameter name, for every detector that has the parameter:
 _COUNT = {"ge": 1}
@@ -101,6 +102,16 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
     "learning_rate_gen": _RATE,
     "learning_rate_query": _RATE,
     "weight_decay": _RATE,
+}
+
+#: Parameters PyOD accepts but ignores, by detector, with why their documented choices are
+#: still checked: PyOD takes any value for them, so tests/test_pyod_param_errors.py must not
+#: expect PyOD to refuse a value outside the choices.
+IGNORED_BY_PYOD: dict[str, dict[str, str]] = {
+    "iforest": {
+        "behaviour": "kept for scikit-learn < 0.22 and never read; PyOD documents 'old' or 'new' only, so "
+        "anything else is a typo adcore refuses instead of accepting silently",
+    },
 }
 
 #: By detector: its own ranges, and overrides of the table above (``None``: left to PyOD).
@@ -138,6 +149,7 @@ DETECTOR_CONSTRAINTS: dict[str, dict[str, dict[str, Any] | None]] = {
     "hdbscan": {"min_cluster_size": {"ge": 2}, "min_samples": _COUNT, "alpha": {"gt": 0}},
     # scikit-learn's IsolationForest; an int max_features is not bounded there
     "iforest": {
+        "behaviour": {"choices": ["old", "new"]},  # see IGNORED_BY_PYOD
         "max_samples": _AUTO_COUNT_OR_FRACTION,
         "max_features": {"bounds_by_type": {"float": _FRACTION}},
     },

@@ -8,14 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from adcore.server import services
-from adcore.server.jsonbody import JSONBytes, StrictJSONRoute
+from adcore.server.jsonbody import JSONBytes, MatrixJSONRoute
 from adcore.server.routes.common import ERRORS, checked_rows, get_state, result_body
 from adcore.server.schemas import DetectionResponse, DetectRequest
 from adcore.server.state import ServerState
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(tags=["detect"], route_class=StrictJSONRoute)
+    router = APIRouter(tags=["detect"], route_class=MatrixJSONRoute)
 
     @router.post("/v1/detect", response_model=DetectionResponse, responses=ERRORS)
     async def detect(body: DetectRequest, state: ServerState = Depends(get_state)) -> Any:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from adcore.io.jsonio import finite_or_none
 from adcore.server import services
-from adcore.server.jsonbody import JSONBytes, StrictJSONRoute
+from adcore.server.jsonbody import JSONBytes, MatrixJSONRoute
 from adcore.server.routes.common import ERRORS, checked_rows, get_state, result_body
 from adcore.server.schemas import (
     DetectionResponse,
@@ -41,7 +41,7 @@ def model_body(record: Any) -> dict[str, Any]:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(tags=["models"], route_class=StrictJSONRoute)
+    router = APIRouter(tags=["models"], route_class=MatrixJSONRoute)
 
     @router.get("/v1/models", response_model=ModelList, responses=ERRORS)
     async def list_models(

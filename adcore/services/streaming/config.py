@@ -17,6 +17,9 @@ from adcore.services.streaming.windows import WINDOW_TYPES
 DRIFT_CHOICES = ("none", "ks", "psi", "adwin", "page-hinkley")
 DRIFT_ON = ("scores", "features")
 _SCORE_ONLY_DRIFT = ("adwin", "page-hinkley")
+#: The longest record a stream takes by default (``--max-record-bytes``): a line without a
+#: newline must not make a stream buffer without bound.
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class StreamConfig:
     drift_params: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1000
     max_delay_ms: float = 200.0
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     features: list[str] | None = None
     keep_features: bool = False
     save_retrained: str | None = None
@@ -95,6 +99,7 @@ class StreamConfig:
         _positive("--batch-size", self.batch_size, minimum=1)
         if not isinstance(self.max_delay_ms, (int, float)) or not 0 <= self.max_delay_ms <= 3_600_000:
             raise ParameterError(f"--max-delay-ms must be between 0 and 3600000, got {self.max_delay_ms!r}")
+        _positive("--max-record-bytes", self.max_record_bytes, minimum=2)
         if self.features is not None:
             if not self.features or any(not f for f in self.features):
                 raise ParameterError("--features needs at least one non-empty name")

@@ -112,6 +112,17 @@ def source_from(value: Any, *, host: Any = None) -> tuple[Source, bool]:
     )
 
 
+def limit_record_size(source: Any, max_record_bytes: int) -> None:
+    """Tell a source that buffers lines itself the longest record the stream takes.
+
+    Optional for a transport (a source with a ``max_record_bytes`` attribute gets it): the
+    service dead-letters longer records from any source, but only the source can avoid
+    holding a whole endless line in memory to hand it out (the core's stdin/file source).
+    """
+    if hasattr(source, "max_record_bytes"):
+        source.max_record_bytes = max_record_bytes
+
+
 def sink_from(value: Any, *, what: str = "sink", host: Any = None) -> tuple[Sink, bool]:
     """``(sink, opened_here)`` for a URL, a sink object or a list."""
     if isinstance(value, str):

@@ -10,6 +10,7 @@ fails that check is examined record by record to name the culprit.
 
 from __future__ import annotations
 
+import base64
 import math
 import operator
 from collections.abc import Mapping, Sequence
@@ -21,11 +22,14 @@ import numpy as np
 
 from adcore.io import jsonio
 from adcore.messaging import Item, Message
-from adcore.services.streaming.typed import TypedLayout, layout_of
+from adcore.services.streaming.typed import SERVICE_FIELDS, TypedLayout, layout_of
 
 # Output fields the service writes; never picked as features when features are inferred.
 SCORE, LABEL, WARMUP, MODEL, META = "score", "label", "warmup", "model", "_meta"
 RESERVED = frozenset({"id", SCORE, LABEL, WARMUP, MODEL, META})
+assert frozenset({WARMUP, MODEL, META}) == SERVICE_FIELDS
+#: How much of an oversized record a dead letter quotes as ``line``.
+PREVIEW_CHARS = 200
 _NUMERIC = (int, float)
 
 
@@ -35,6 +39,9 @@ class Malformed:
 
     ``raw`` is the line exactly as the source gave it (``line`` is text for a report), so a
     dead-letter sink with ``write_malformed`` can keep the original bytes (adcore-kafka).
+    A line that is not valid UTF-8 cannot be kept as JSON text without replacing bytes, so
+    its JSON entry carries the original bytes too, as ``raw_base64``. ``preview`` marks an
+    oversized record, whose ``line`` is only its beginning.
     """
 
     line_number: int
@@ -42,12 +49,24 @@ class Malformed:
     error: str
     metadata: Mapping[str, Any] | None = None
     raw: bytes | str | None = field(default=None, repr=False)
+    preview: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"line": self.line, "error": self.error, "line_number": self.line_number}
+        raw = self.raw
+        if not self.preview and isinstance(raw, (bytes, bytearray)) and not _is_utf8(raw):
+            out["raw_base64"] = base64.b64encode(raw).decode("ascii")
         if self.metadata is not None:
             out[META] = dict(self.metadata)
         return out
+
+
+def _is_utf8(raw: bytes | bytearray) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -105,7 +124,14 @@ class RecordDecoder:
     (a model fitted without names) is the width every record must have.
     """
 
-    def __init__(self, features: Sequence[str] | None = None, *, n_features: int | None = None) -> None:
+    def __init__(
+        self,
+        features: Sequence[str] | None = None,
+        *,
+        n_features: int | None = None,
+        max_record_bytes: int | None = None,
+    ) -> None:
+        self.max_record_bytes = max_record_bytes
         self._names: list[str] | None = list(features) if features is not None else None
         self._n_features = n_features if features is None else len(self._names or [])
         self.line_number = 0
@@ -146,7 +172,12 @@ class RecordDecoder:
         batch = None
         # The two fast paths take plain lines only: transport metadata (Message items) and
         # the first records (features not known yet) go record by record.
-        if self._names is not None and items and Message not in set(map(type, items)):
+        if (
+            self._names is not None
+            and items
+            and Message not in set(map(type, items))
+            and not self._has_oversized(items)
+        ):
             batch = self._decode_typed(items)
             if batch is None:
                 batch = self._decode_fast(items)
@@ -155,6 +186,23 @@ class RecordDecoder:
         batch.items, batch.first_line = items, self.line_number + 1
         self.line_number += len(items)
         return batch
+
+    def _has_oversized(self, items: Sequence[Item]) -> bool:
+        limit = self.max_record_bytes
+        if limit is None:
+            return False
+        try:
+            return max(map(len, items)) > limit  # type: ignore[arg-type]
+        except TypeError:  # an item that is not a line: the record-by-record path names it
+            return True
+
+    def _oversized(self, ln: int, raw: bytes | str, meta: Mapping[str, Any] | None) -> Malformed | None:
+        """A dead letter for a record over ``max_record_bytes`` (never parsed), else ``None``."""
+        limit = self.max_record_bytes
+        if limit is None or not isinstance(raw, (bytes, bytearray, str)) or len(raw) <= limit:
+            return None
+        error = f"record longer than {limit} bytes (--max-record-bytes): dropped"
+        return Malformed(ln, _text(raw[:PREVIEW_CHARS]) + "...", error, meta, raw, preview=True)
 
     #: Batches in a row that may miss the typed layout before it is dropped (and rebuilt
     #: from the next clean batch), and how many rebuilds before the typed path is given up
@@ -251,6 +299,10 @@ class RecordDecoder:
                 raw, meta = item.value, item.metadata
             else:
                 raw, meta = item, None
+            too_long = self._oversized(ln, raw, meta)
+            if too_long is not None:
+                bad.append(too_long)
+                continue
             try:
                 obj = loads(raw)
             except ValueError as exc:
@@ -352,11 +404,14 @@ class OutputEncoder:
     """Builds output lines: pass-through fields, then ``score``, ``label`` and friends.
 
     A record's non-feature fields pass through unchanged (feature values too with
-    ``keep_features``); an output field of the same name in the input is overwritten.
+    ``keep_features``); an output field of the same name in the input is overwritten:
+    ``score`` and ``label`` in place, while ``warmup``, ``model`` and ``_meta`` never pass
+    through, so what the output says about a record's scoring is always the service's.
     """
 
     def __init__(self, features: Sequence[str], *, keep_features: bool = False) -> None:
         self.features = frozenset(features)
+        self._drop = (frozenset() if keep_features else self.features) | SERVICE_FIELDS
         self.keep_features = keep_features
         self._pass_keys: tuple[str, ...] | None = None
 
@@ -370,11 +425,14 @@ class OutputEncoder:
         layout = layout_of(records)
         if layout is not None:
             return layout.passthrough(records, self.keep_features)
-        if self.keep_features:
+        drop = self._drop
+        if self.keep_features and not any(type(obj) is dict and not drop.isdisjoint(obj) for obj in records):
             return [obj if type(obj) is dict else {} for obj in records]
         keys = self._pass_keys
         if keys is None and records and type(records[0]) is dict:
-            keys = self._pass_keys = tuple(k for k in records[0] if k not in self.features)
+            keys = self._pass_keys = tuple(k for k in records[0] if k not in drop)
+        if self.keep_features:
+            keys = None
         if keys is not None and set(map(len, records)) == {len(keys) + len(self.features)}:
             try:
                 if len(keys) == 1:
@@ -389,7 +447,6 @@ class OutputEncoder:
                     return [{} for _ in records]
             except (KeyError, TypeError):  # other keys, or array records
                 pass
-        drop = self.features
         return [
             {k: v for k, v in obj.items() if k not in drop} if type(obj) is dict else {} for obj in records
         ]

@@ -24,11 +24,12 @@ Any other exception is a bug and propagates.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,7 @@ class StreamStats:
     drifts: int = 0
     retrains: int = 0
     refit_failures: int = 0
+    unscored: int = 0  # valid records read but not scored because the stream failed (dead letters)
     batches: int = 0
     seconds: float = 0.0
 
@@ -85,6 +87,31 @@ def _one_line(exc: BaseException) -> str:
     """An error's message as one line (what a report, a dead letter or an event carries)."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+@dataclass
+class _Done:
+    """The output lines made so far in a batch, and how many of its records they account for."""
+
+    lines: list[bytes] = field(default_factory=list)
+    records: int = 0
+
+    def add(self, lines: list[bytes], records: int) -> None:
+        self.lines += lines
+        self.records += records
+
+
+def plural_records(n: int) -> str:
+    return f"{n} record{'' if n == 1 else 's'}"
+
+
+def _stopped_by(exc: BaseException) -> str:
+    """Why the stream stopped, as a dead letter's reason says it."""
+    if isinstance(exc, AdcoreError):
+        return f"the stream stopped: {_one_line(exc)}"
+    if isinstance(exc, Exception):
+        return f"the stream stopped on an unexpected {type(exc).__name__}: {_one_line(exc)}"
+    return f"the stream was interrupted ({type(exc).__name__})"
 
 
 def _plain(metadata: Any) -> dict[str, Any] | None:
@@ -133,7 +160,11 @@ class StreamingService:
                 f"was trained on {model.n_features}"
             )
         features = config.features if config.features is not None else model.feature_names
-        self.decoder = RecordDecoder(features, n_features=None if features else model.n_features)
+        self.decoder = RecordDecoder(
+            features,
+            n_features=None if features else model.n_features,
+            max_record_bytes=config.max_record_bytes,
+        )
         self.encoder: OutputEncoder | None = None
         self.window = make_window(config.window_type, config.window)
         self.warmup = int(config.warmup or config.window)
@@ -175,27 +206,36 @@ class StreamingService:
 
     # -------------------------------------------------------------- one batch
     def process(self, items: list[Item]) -> None:
-        """Decode, score, write and acknowledge one micro-batch (public for embedding/tests)."""
+        """Decode, score, write and acknowledge one micro-batch (public for embedding/tests).
+
+        Whatever fails, no record read vanishes: on an exception (a first fit that cannot
+        work, a bug) the output lines already made are written, the batch's other records go
+        to the dead letters, both are flushed, and only then does the exception propagate.
+        """
         started = time.perf_counter()
         batch = self.decoder.decode(items)
         self.stats.lines += len(items)
         self.stats.batches += 1
         self._handle_malformed(batch.malformed)
-        if self.encoder is None and self.decoder.features is not None:
-            self._on_features_known(self.decoder.features)
-            if not self.model.fitted and len(batch) < self.warmup:
-                # Warm-up records will be written before the first fit: check it can happen.
-                self.model.check_first_fit(self.warmup, len(self.decoder.features))
         first = self.offset
         counts = {"scored": 0, "warmup": 0, "anomalies": 0}
         refused: list[int] = []  # indices in the batch of records the detector refused
-        lines = self._score_segments(batch, counts, refused) if len(batch) else []
-        metadata = batch.metadata
-        if refused:
-            dropped = set(refused)
-            metadata = [m for i, m in enumerate(metadata) if i not in dropped]
-        self._write_many(lines, metadata)
-        self.sink.flush()
+        done = _Done()
+        try:
+            self._prepare(batch)
+            if len(batch):
+                self._score_segments(batch, counts, refused, done)
+        except BaseException as exc:
+            self._salvage(batch, done, refused, exc)
+            raise
+        try:
+            self._write_many(done.lines, self._written_metadata(batch, refused, len(batch)))
+            self.sink.flush()
+        except BrokenPipeError:
+            raise  # the reader left on purpose (| head): nothing to keep, nothing to say
+        except BaseException as exc:  # a full disk: the records can still reach the dead letters
+            self._keep_unwritten(batch, 0, refused, f"not written: {_stopped_by(exc)}")
+            raise
         if self.dead_letter is not None and (batch.malformed or refused):
             self.dead_letter.flush()
         n = self.offset - first
@@ -220,6 +260,67 @@ class StreamingService:
         self._publish_pending()
         self.source.commit()
 
+    def _prepare(self, batch: DecodedBatch) -> None:
+        """Once the features are known: the output encoder, and the first fit checked in advance."""
+        if self.encoder is None and self.decoder.features is not None:
+            self._on_features_known(self.decoder.features)
+            if not self.model.fitted and len(batch) < self.warmup:
+                # Warm-up records will be written before the first fit: check it can happen.
+                self.model.check_first_fit(self.warmup, len(self.decoder.features))
+
+    @staticmethod
+    def _written_metadata(batch: DecodedBatch, refused: list[int], upto: int) -> list[Any]:
+        """The metadata of the output lines for records ``0:upto`` (refused records have none)."""
+        metadata = batch.metadata[:upto] if upto < len(batch) else batch.metadata
+        if not refused:
+            return metadata
+        dropped = set(refused)
+        return [m for i, m in enumerate(metadata) if i not in dropped]
+
+    def _salvage(self, batch: DecodedBatch, done: _Done, refused: list[int], exc: BaseException) -> None:
+        """Before ``exc`` ends the stream: write what was made, dead-letter the rest, flush both.
+
+        Records read from stdin cannot be read again, so every one is either in the output
+        (warm-up records already encoded are written, as they would have been) or in the
+        dead letters with the reason; nothing here may hide ``exc``, so its own failures
+        (a sink that is the cause) are suppressed.
+        """
+        with contextlib.suppress(Exception):
+            self._write_many(done.lines, self._written_metadata(batch, refused, done.records))
+            self.stats.records += len(done.lines)
+        with contextlib.suppress(Exception):
+            self.sink.flush()
+        self._keep_unwritten(batch, done.records, refused, f"not scored: {_stopped_by(exc)}")
+
+    def _keep_unwritten(self, batch: DecodedBatch, start: int, refused: list[int], reason: str) -> None:
+        """Dead-letter the batch's records from ``start`` on (refused ones already are), then flush.
+
+        Called on the way out of a failing stream, so it never raises itself.
+        """
+        dropped = set(refused)
+        rest = [i for i in range(start, len(batch)) if i not in dropped]
+        with contextlib.suppress(Exception):
+            self._unscored([batch.rejected(i, reason) for i in rest], reason)
+        if self.dead_letter is not None:
+            with contextlib.suppress(Exception):
+                self.dead_letter.flush()
+
+    def _unscored(self, letters: list[Malformed], reason: str) -> None:
+        """Records the stream read but could not score: dead letters, or one report line."""
+        if not letters:
+            return
+        self.stats.unscored += len(letters)
+        if self.dead_letter is not None:
+            self._dead_letters(letters)
+            return
+        lines = f"line {letters[0].line_number}"
+        if len(letters) > 1:
+            lines = f"lines {letters[0].line_number}-{letters[-1].line_number}"
+        self.report(
+            f"{plural_records(len(letters))} read but not written ({lines}; "
+            f"a dead-letter sink keeps them): {reason}"
+        )
+
     def _write_many(self, lines: list[bytes], metadata: list[Any]) -> None:
         if not lines:
             return
@@ -243,17 +344,22 @@ class StreamingService:
         names = list(features) if features and self.config.drift_on == "features" else None
         return create_drift_detector(self.config.drift, feature_names=names, **dict(self.config.drift_params))
 
-    def _score_segments(self, batch: DecodedBatch, counts: dict[str, int], refused: list[int]) -> list[bytes]:
-        """The output lines of the batch's valid records, in order (``refused`` gets those left out)."""
+    def _score_segments(
+        self, batch: DecodedBatch, counts: dict[str, int], refused: list[int], done: _Done
+    ) -> None:
+        """The output lines of the batch's valid records, in order, into ``done``.
+
+        ``refused`` gets the records left out; ``done.records`` says how many records the
+        lines account for, so a failure part-way loses none (see :meth:`_salvage`).
+        """
         assert self.encoder is not None
         X, records, metas = batch.X, batch.records, batch.metadata
         n = len(records)
-        out: list[bytes] = []
         i = 0
         while i < n:
             if not self.model.fitted:
                 k = min(n - i, max(self.warmup - self.window.n_seen, 1))
-                out += self.encoder.encode(records[i : i + k], metas[i : i + k], None, None, model=None)
+                done.add(self.encoder.encode(records[i : i + k], metas[i : i + k], None, None, model=None), k)
                 self.window.extend(X[i : i + k])
                 counts["warmup"] += k
                 self.stats.warmup += k
@@ -265,11 +371,10 @@ class StreamingService:
             k = n - i
             if self.policy.mode == "every":
                 k = min(k, int(self.policy.every or 1) - self._since_fit)
-            out += self._score(batch, i, i + k, counts, refused)
+            done.add(self._score(batch, i, i + k, counts, refused), k)
             i += k
             if self.policy.mode == "every" and self._since_fit >= int(self.policy.every or 1):
                 self._refit("periodic")
-        return out
 
     def _score(
         self, batch: DecodedBatch, start: int, stop: int, counts: dict[str, int], refused: list[int]

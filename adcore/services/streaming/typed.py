@@ -27,6 +27,11 @@ try:
 except ImportError:  # pragma: no cover - a core dependency; the dict path works without it
     msgspec = None
 
+#: Output fields only the service writes (``warmup``, ``model``, ``_meta``): an input field
+#: of the same name never passes through, so a record cannot spoof its own attribution.
+#: (``score`` and ``label`` are always written, so they overwrite an input field in place.)
+SERVICE_FIELDS = frozenset({"warmup", "model", "_meta"})
+
 #: Records with more keys than this are decoded the general way (a Struct per shape is
 #: cheap, but very wide records are rare in streams and gain little).
 MAX_KEYS = 256
@@ -58,9 +63,9 @@ class TypedLayout:
         self.width = len(features)
         names = [attrs[f] for f in features]
         self._features = operator.attrgetter(*names)
-        self.all_keys = tuple(keys)
-        self.pass_keys = tuple(k for k in keys if k not in feature_set)
-        self._all = operator.attrgetter(*(attrs[k] for k in keys))
+        self.all_keys = tuple(k for k in keys if k not in SERVICE_FIELDS)
+        self.pass_keys = tuple(k for k in self.all_keys if k not in feature_set)
+        self._all = operator.attrgetter(*(attrs[k] for k in self.all_keys)) if self.all_keys else None
         self._pass = operator.attrgetter(*(attrs[k] for k in self.pass_keys)) if self.pass_keys else None
         self._errors: tuple[type[Exception], ...] = (msgspec.DecodeError, msgspec.ValidationError)
 
