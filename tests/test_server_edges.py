@@ -277,3 +277,29 @@ def test_loopback_is_decided_by_parsing_the_address():
     assert "without ADCORE_API_KEY" in check_bind(ServerSettings(host="0.0.0.0"), insecure_no_key=True)
     assert check_bind(ServerSettings(host="0.0.0.0", api_key="k")) is None
     assert check_bind(ServerSettings(host="127.0.0.1")) is None
+
+
+def test_a_request_starts_no_processes_of_its_own(tmp_path):
+    """S3: one request choosing the ensemble's process backend spawned ten workers (2.3 GB) past
+    the server's concurrency limit, and they outlived the server. Processes are refused with a
+    400 that says why, and an ensemble request leaves the server without child processes."""
+    import psutil
+
+    rows = training_rows(40, 2)
+    ensemble = "core:hbos,core:mad"
+    env = {"ADCORE_DISABLE_PLUGIN_AUTOLOAD": "0"}
+    with running_server(tmp_path, env=env) as server, server.client() as client:
+        refused = [
+            {"algorithm": ensemble, "params": {"backend": "processes"}},
+            {"algorithm": ensemble, "params": {"jobs": 8}},
+            {"algorithm": "pyod:knn", "params": {"n_jobs": -1}},
+            {"algorithm": "core:hbos,pyod:knn", "params": {"pyod:knn.n_jobs": 4}},
+        ]
+        for extra in refused:
+            for route, body in (("/v1/detect", {}), ("/v1/models", {"name": "p"})):
+                response = client.post(route, json={**extra, **body, "data": rows})
+                assert response.status_code == 400, (extra, route, response.text)
+                assert "not available over HTTP" in response.json()["error"]["message"]
+        ok = client.post("/v1/detect", json={"algorithm": ensemble, "params": {"jobs": -1}, "data": rows})
+        assert ok.status_code == 200, ok.text
+        assert psutil.Process(server.process.pid).children(recursive=True) == []

@@ -8,19 +8,55 @@ about HTTP: the routes validate, call these off the event loop, and shape the an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from adcore.data import Dataset
 from adcore.domain.results import DetectionResult
+from adcore.errors import ParameterError
 from adcore.server.stores import ThreadStores
 from adcore.services.registry import ModelRecord, open_store, parse_model_ref
+from adcore.services.spec import DetectorSpec
 
 
 def as_dataset(rows: np.ndarray, feature_names: list[str] | None) -> Dataset:
     """A request's matrix (already checked for shape and finiteness) as a validated Dataset."""
     return Dataset.from_array(rows, feature_names, source="request")
+
+
+def within_request_limits(spec: DetectorSpec) -> DetectorSpec:
+    """The spec a request may run: no processes of its own, one thread.
+
+    A request runs in one of the server's worker threads, at most ``--concurrency`` at a
+    time; that limit is the server's parallelism. Processes a request started (an ensemble's
+    ``backend=processes``, a library's ``n_jobs``) would escape it (one request for 13 rows
+    once spawned ten workers, 2.3 GB) and outlive the request (loky keeps its workers), so
+    they are refused with a 400 that says why, and an ensemble fits its members one after
+    another.
+    """
+    if spec.params.get("backend") == "processes":
+        raise ParameterError(
+            "backend=processes is not available over HTTP: the server fits an ensemble's members "
+            "in its own worker threads (--concurrency sets how many requests run at once)"
+        )
+    for owner, params in [(spec.name, spec.params), *spec.member_params.items()]:
+        n_jobs = params.get("n_jobs")
+        if n_jobs not in (None, 1):
+            raise ParameterError(
+                f"{owner}: n_jobs={n_jobs!r} is not available over HTTP (only 1): parallel workers "
+                "would escape the server's --concurrency limit"
+            )
+    if spec.is_ensemble:
+        jobs = spec.params.get("jobs")
+        if jobs not in (None, 1, -1):
+            raise ParameterError(
+                f"jobs={jobs!r} is not available over HTTP: an ensemble's members are fitted one "
+                "after another within the request's worker thread"
+            )
+        return replace(spec, params={**spec.params, "jobs": 1})
+    return spec
 
 
 def detect(
@@ -40,7 +76,7 @@ def detect(
     spec = detector_spec(
         algorithm, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
     )
-    return fit_detect(spec.build(), as_dataset(rows, feature_names))
+    return fit_detect(within_request_limits(spec).build(), as_dataset(rows, feature_names))
 
 
 def fit(
@@ -62,6 +98,7 @@ def fit(
     spec = detector_spec(
         algorithm, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
     )
+    spec = within_request_limits(spec)
     with stores.use() as store:
         model = fit_spec(rows, spec, name=name, store=store, columns=feature_names)
     assert model.record is not None
