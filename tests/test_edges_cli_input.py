@@ -159,6 +159,7 @@ def test_c4_bad_versions_are_refused_with_postgresql(tmp_path, data, postgres_st
     )
 
 
+@pytest.mark.service  # a real adcore serve: needs the server extra
 def test_c4_d3_bad_references_are_4xx_on_the_server(tmp_path):
     rows = np.random.default_rng(0).normal(size=(40, 2)).tolist()
     with running_server(tmp_path / "srv") as server, server.client() as client:

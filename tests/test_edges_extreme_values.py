@@ -204,6 +204,7 @@ def test_cli_run_fit_explain_and_stream_on_timestamps_and_int64_ids(tmp_path: Pa
     assert np.isfinite(scored).all()
 
 
+@pytest.mark.service  # a real adcore serve: needs the server extra
 def test_rest_detect_and_models_on_timestamps_and_huge_values(tmp_path: Path) -> None:
     rows = _events().tolist()
     huge = NASTY["plus_minus_1.7e308"].tolist()

@@ -93,6 +93,7 @@ def test_cli_refuses_nan_scores_of_new_data(site: PluginSite, tmp_path: Path) ->
         assert "NaN" in proc.stderr and "NaN" not in proc.stdout
 
 
+@pytest.mark.service  # a real adcore serve: needs the server extra
 def test_server_answers_400_never_500(site: PluginSite, tmp_path: Path) -> None:
     env = {"PYTHONPATH": os.pathsep.join([str(site.root), os.environ.get("PYTHONPATH", "")])}
     env["ADCORE_DISABLE_PLUGIN_AUTOLOAD"] = ""

@@ -62,6 +62,7 @@ def fitted_store(tmp_path: Path, train_file: Path) -> Path:
 
 
 # ------------------------------------------------------------------ D2: the index goes away
+@pytest.mark.service  # a real adcore serve: needs the server extra
 def test_deleting_the_index_under_a_running_server_is_noticed(tmp_path: Path) -> None:
     store = tmp_path / "models"
     body = {"name": "m", "algorithm": "core:hbos", "data": training_rows(60, 3), "seed": 0}
@@ -173,6 +174,7 @@ def read_only_bind(source: Path, target: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(target)], capture_output=True)
 
 
+@pytest.mark.service  # a real adcore serve: needs the server extra
 @pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command")
 def test_a_store_on_a_read_only_mount_lists_and_scores(
     fitted_store: Path, train_file: Path, tmp_path
