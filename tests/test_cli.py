@@ -408,3 +408,30 @@ def test_threshold_and_scores_read_in_one_precision(capfd, tmp_path):
     assert code == 0, err
     assert re.search(r"threshold 0\.0{5} \(3e-17\), ", err), err
     assert re.search(r"│ +8\.7768\d │", err), err  # the scores: the same five decimals
+
+
+CARDIO_FOR_PIPES = Path(__file__).resolve().parents[1] / "examples" / "cardio.csv"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--algo", "core:hbos", "--input", str(CARDIO_FOR_PIPES), "--output", "-"],
+        ["algos"],
+    ],
+)
+def test_a_reader_that_closes_stderr_or_stdout_early_is_no_error(args):
+    """`adcore run ... 2>&1 | head -1`: rich answered the closed pipe with SystemExit(1), which
+    reads as a failure ("this is a bug"); a reader that stops early is a quiet exit 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adcore.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stderr.read(8)
+    proc.stderr.close()
+    proc.stdout.read(8)
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0

@@ -38,6 +38,10 @@ def run_cli(argv: list[str] | None = None) -> int:
         return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 2)
     except typer.Exit as exc:
         return exc.exit_code
+    except SystemExit:
+        if _reader_went_away():
+            return 0  # `adcore ... 2>&1 | head`: the reader stopped early, nothing went wrong
+        raise
     except typer.Abort:
         return _fail("aborted", 130)
     except ClickException as exc:
@@ -57,6 +61,16 @@ def run_cli(argv: list[str] | None = None) -> int:
         return _fail(
             f"unexpected {type(exc).__name__}: {exc} (this is a bug; ADCORE_DEBUG=1 shows the traceback)", 1
         )
+
+
+def _reader_went_away() -> bool:
+    """Whether click has just met a closed pipe on stdout or stderr.
+
+    click catches EPIPE inside its own ``main`` and exits 1, after wrapping both streams in
+    its ``PacifyFlushWrapper`` (so the interpreter's final flush stays quiet); that wrapper is
+    the sign. A reader that leaves early (``| head``) is no error: exit 0, as for stdout.
+    """
+    return any(type(stream).__name__ == "PacifyFlushWrapper" for stream in (sys.stdout, sys.stderr))
 
 
 def main() -> None:

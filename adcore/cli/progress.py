@@ -26,9 +26,9 @@ def stderr_is_terminal() -> bool:
 
 
 def _terminal_console() -> Any:
-    from rich.console import Console
+    from adcore.cli.console import console
 
-    return Console(stderr=True, force_terminal=True, soft_wrap=False)
+    return console(stderr=True, force_terminal=True, soft_wrap=False)
 
 
 class Status:
