@@ -23,6 +23,7 @@ detector whose ``needs`` are not installed is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -768,6 +769,66 @@ SKLEARN_EXCLUDED: dict[str, str] = {
     "cannot list them. clone, get_params and set_params work (check_get_params_invariance, "
     "check_set_params and check_estimators_overwrite_params run)",
 }
+
+
+# ============================================================ parameter ranges
+def out_of_range_cases(
+    names: Iterable[str], *, base: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[tuple[str, str, Any]]:
+    """``(detector, parameter, value)`` for each value just outside a range or choice the
+    detector's parameter model declares (``adcore.domain.params.out_of_range_values``).
+
+    ``base`` gives the parameters a detector needs before anything else can be checked
+    (an ensemble's ``members``). Plugins parametrize their range tests with it.
+    """
+    from adcore.domain.detector import Detector
+    from adcore.domain.params import out_of_range_values
+
+    cases = []
+    for name in names:
+        model = Detector(name, **dict((base or {}).get(name, {}))).params_model()
+        for param, values in out_of_range_values(model).items():
+            cases += [(name, param, value) for value in values]
+    return cases
+
+
+@contextlib.contextmanager
+def _building_fails() -> Any:
+    """While active, a Detector that gets as far as building its estimator fails the check."""
+    from adcore.domain.detector import Detector
+
+    def built(self: Any) -> Any:
+        raise AssertionError(f"{self.algorithm_name} was built: its parameters were not refused first")
+
+    original = Detector._factory
+    Detector._factory = built  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Detector._factory = original  # type: ignore[method-assign]
+
+
+def check_out_of_range_refused(
+    name: str, param: str, value: Any, *, base: Mapping[str, Any] | None = None
+) -> str:
+    """``param=value`` (outside its declared range) is refused before the detector is built.
+
+    The refusal is one line, a ``ParameterError`` naming the parameter; returns the message
+    so a plugin's test can say more about it. Raises ``AssertionError`` otherwise.
+    """
+    from adcore.domain.detector import Detector
+    from adcore.errors import ParameterError
+
+    rows = np.random.default_rng(SEED).normal(size=(20, 4))
+    with _building_fails():
+        try:
+            Detector(name, **{**dict(base or {}), param: value}).fit(rows)
+        except ParameterError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError(f"{name}: {param}={value!r} is outside its declared range but was accepted")
+    assert "\n" not in message and param in message, message
+    return message
 
 
 def _sklearn_check_name(check: Callable[..., Any]) -> str:
