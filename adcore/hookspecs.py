@@ -98,6 +98,7 @@ PORTS: tuple[Port, ...] = (
             "detection.completed, anomaly.detected, drift.detected, model.retrained); empty means all",
         },
     ),
+    Port("register_executors", "executor", "batch executor", dict(COMMON_KEYWORDS), schemes=True),
 )
 
 
@@ -201,6 +202,26 @@ def register_event_subscribers(register: Register) -> None:
         ``drift.detected``, ``model.retrained``, ``model.refit_failed``, ``model.saved``
         (``adcore.domain.events.EVENT_TYPES``); empty means all (an unknown type refuses the
         registration). ``summary``, ``needs``, ``install`` and ``extra`` mean what they
+        mean for every port. Any other keyword is refused.
+    """
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register batch executors: what runs ``adcore score``/``fit``/``run`` over files.
+
+    Called when a command names an executor (``--executor NAME`` or ``NAME://ADDRESS``,
+    default ``$ADCORE_EXECUTOR``, else ``local``).
+
+    :param register: ``register(name, factory, *, summary="", needs=(), install=None,
+        extra={})``. ``name`` is the executor's name and the scheme of its address
+        (``dask`` serves ``--executor dask`` and ``dask://scheduler:8786``); ``factory(text)``
+        receives the ``--executor`` text as given and returns an
+        ``adcore.services.executors.Executor``: ``score(ScoreJob, progress)`` returns the
+        summary, ``fit(FitJob, progress)`` stores the model through
+        ``adcore.services.executors.fit_and_save`` and returns a ``FitOutcome``, ``close()``
+        releases what it started. Scores must equal the ``local`` executor's for the same
+        model and rows. ``summary``, ``needs``, ``install`` and ``extra`` mean what they
         mean for every port. Any other keyword is refused.
     """
 

@@ -116,6 +116,99 @@ def test_hook_register_storage(plugin_site, csv_file, tmp_path):
     assert (tmp_path / "models").is_dir()
 
 
+EXECUTOR_PLUGIN = """
+import adcore
+from adcore.services.executors import LocalExecutor, fit_and_save
+
+class InProcess:
+    # Hands every job to the local executor and says so in its summary: a plugin's
+    # executor sees only the job objects, never the CLI.
+    name = "inproc"
+
+    def __init__(self, text):
+        self.text = text
+        self.local = LocalExecutor()
+
+    def score(self, job, progress=None):
+        progress.said(f"inproc executor {self.text} scoring {job.model}")
+        summary = self.local.score(job, progress)
+        return {**summary, "executor": self.name, "address": self.text}
+
+    def fit(self, job, progress=None):
+        outcome = self.local.fit(job, progress)
+        outcome.summary["executor"] = self.name
+        return outcome
+
+    def close(self):
+        pass
+
+@adcore.hookimpl
+def register_executors(register):
+    register("inproc", InProcess, summary="the local executor under another name")
+"""
+
+
+def test_hook_register_executors(plugin_site, csv_file, tmp_path):
+    plugin_site.add("exec-plugin", {"ex": "ex_mod"}, {"ex_mod": EXECUTOR_PLUGIN})
+    store = str(tmp_path / "models")
+    fitted = plugin_site.run_json(
+        "fit",
+        "--algo",
+        "core:hbos",
+        "--input",
+        str(csv_file),
+        "--model",
+        "m",
+        "--store",
+        store,
+        "--seed",
+        "3",
+        "--executor",
+        "inproc://somewhere",
+        "--json",
+    )
+    assert fitted["job"]["executor"] == "inproc" and fitted["ref"] == "m@1"
+    out = tmp_path / "scores.csv"
+    proc = plugin_site.run(
+        "score",
+        "--model",
+        "m",
+        "--store",
+        store,
+        "--input",
+        str(csv_file),
+        "--output",
+        str(out),
+        "--executor",
+        "inproc://somewhere",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["executor"] == "inproc" and summary["address"] == "inproc://somewhere"
+    assert "inproc executor inproc://somewhere scoring m@1" in proc.stderr
+    local = tmp_path / "local.csv"
+    proc = plugin_site.run(
+        "score", "--model", "m", "--store", store, "--input", str(csv_file), "--output", str(local)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == local.read_bytes()
+    unknown = plugin_site.run(
+        "score",
+        "--model",
+        "m",
+        "--store",
+        store,
+        "--input",
+        str(csv_file),
+        "--output",
+        str(tmp_path / "x"),
+        "--executor",
+        "inprc",
+    )
+    assert unknown.returncode == 2 and "did you mean inproc" in unknown.stderr
+
+
 MONITOR_PLUGIN = """
 import json, os
 import adcore

@@ -383,7 +383,7 @@ def test_adcore_plugins_hides_builtins_unless_all(plugin_site):
     assert [p["name"] for p in plugin_site.run_json("plugins", env=env)] == ["good"]
     shown = {p["name"]: p for p in plugin_site.run_json("plugins", "--all", env=env)}
     assert shown["core"]["builtin"] and shown["core"]["registers"]["storage"] >= 1
-    assert set(shown["core"]["registrations"]) == {"detector", "storage", "monitor", "messaging"}
+    assert set(shown["core"]["registrations"]) == {"detector", "storage", "monitor", "messaging", "executor"}
     proc = plugin_site.run("plugins", env={"ADCORE_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert proc.returncode == 0 and "no plugins installed" in proc.stdout and "--all" in proc.stdout
     table = plugin_site.run("plugins", "--all", env=env).stdout

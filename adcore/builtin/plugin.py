@@ -94,3 +94,12 @@ def register_messaging(register: Register) -> None:
         kind="source+sink",
         summary="JSON lines in a local file: file://path (source reads, sink appends)",
     )
+
+
+@hookimpl
+def register_executors(register: Register) -> None:
+    register(
+        "local",
+        "adcore.services.executors:LocalExecutor",
+        summary="one process, one local file, read and scored in chunks (the default)",
+    )

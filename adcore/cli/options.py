@@ -57,6 +57,38 @@ JSON_INSTEAD_OF_ROWS = typer.Option(
 )
 
 
+EXECUTOR = typer.Option(
+    None,
+    "--executor",
+    "-x",
+    help="Who runs the job: local (default: one process, one file), or a plugin's executor, e.g. dask "
+    "(a local cluster) or dask://HOST:PORT (default: $ADCORE_EXECUTOR, else local).",
+)
+STORAGE_OPTION = typer.Option(
+    None,
+    "--storage-option",
+    help="KEY=VALUE for remote inputs and outputs (s3://), on top of the AWS_* variables; repeatable.",
+)
+ON_BAD_FILE = typer.Option(
+    "error",
+    "--on-bad-file",
+    help="Executors reading many files: error (stop, naming the file) or skip (list it in the summary).",
+)
+
+
+def split_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
+    """``["key=a", "endpoint_url=http://..."]`` -> a dict; a pair without '=' is refused by name."""
+    from adcore.errors import ParameterError
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"{option} expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
 def split_columns(columns: str | None) -> list[str] | None:
     """``"a, b"`` -> ``["a", "b"]``; None (the option not given) -> None, meaning "the default".
 

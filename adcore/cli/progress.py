@@ -156,3 +156,75 @@ def known_row_count(path: str) -> int | None:
     except Exception:
         return None
     return None
+
+
+class JobBar:
+    """Draws an executor's progress (:class:`adcore.services.executors.Progress`) on a terminal.
+
+    An executor learns how much work there is only once it has listed its input, so the bar
+    is made on ``start(total, unit)``; ``total_hint`` stands in for a total the executor
+    does not know (the local executor's rows, from Parquet metadata). ``info`` lines, such
+    as a cluster's dashboard address, are printed on stderr whether or not a bar is drawn.
+    """
+
+    def __init__(self, text: str, *, enabled: bool = True, total_hint: int | None = None) -> None:
+        self._text, self._hint = text, total_hint
+        self._enabled = enabled and stderr_is_terminal()
+        self._progress: Any = None
+        self._task: Any = None
+        self._lock = threading.Lock()
+
+    def start(self, total: int | None, unit: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        total = total if total is not None else self._hint
+        with self._lock:
+            if not self._enabled or self._progress is not None:
+                return
+            columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+            if total is not None:
+                columns += [BarColumn(), MofNCompleteColumn(), TextColumn(unit)]
+            else:
+                columns += [TextColumn("{task.completed:,.0f}" + (f" {unit}" if unit else ""))]
+            columns.append(TimeElapsedColumn())
+            self._progress = Progress(*columns, console=_terminal_console(), transient=True)
+            self._task = self._progress.add_task(self._text, total=total)
+            self._progress.start()
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.update(self._task, advance=n)
+
+    def info(self, line: str) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.console.print(line, markup=False, highlight=False)
+                return
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+
+@contextlib.contextmanager
+def job_progress(text: str, *, enabled: bool = True, total_hint: int | None = None) -> Iterator[Any]:
+    """An executor ``Progress`` drawing a :class:`JobBar`, stopped when the block ends."""
+    from adcore.services.executors import Progress
+
+    shown = JobBar(text, enabled=enabled, total_hint=total_hint)
+    try:
+        yield Progress(start=shown.start, advance=shown.advance, info=shown.info)
+    finally:
+        shown.stop()
