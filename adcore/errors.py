@@ -232,3 +232,10 @@ class _AdoptSklearnNotFitted:
 
 if not _adopt_sklearn_not_fitted():
     sys.meta_path.insert(0, _AdoptSklearnNotFitted())
+
+
+class TrackingError(AdcoreError):
+    """A tracker the user asked for (``--mlflow``) could not record the run: its server is
+    down or refused it. The work itself is done (a fit's model is stored); the message says so."""
+
+    http_status = 503

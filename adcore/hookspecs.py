@@ -199,10 +199,10 @@ def register_event_subscribers(register: Register) -> None:
         install=None, extra={})``. ``callback(event)`` receives an ``adcore.domain.events.Event``
         (``event.type``, ``event.to_dict()``), or is a lazy ``"module:attr"`` string.
         ``types`` limits it to some of ``detection.completed``, ``anomaly.detected``,
-        ``drift.detected``, ``model.retrained``, ``model.refit_failed``, ``model.saved``
-        (``adcore.domain.events.EVENT_TYPES``); empty means all (an unknown type refuses the
-        registration). ``summary``, ``needs``, ``install`` and ``extra`` mean what they
-        mean for every port. Any other keyword is refused.
+        ``drift.detected``, ``model.retrained``, ``model.refit_failed``, ``model.saved``,
+        ``bench.completed`` (``adcore.domain.events.EVENT_TYPES``); empty means all (an
+        unknown type refuses the registration). ``summary``, ``needs``, ``install`` and
+        ``extra`` mean what they mean for every port. Any other keyword is refused.
     """
 
 

@@ -13,6 +13,7 @@ import pytest
 from adcore.domain.events import (
     EVENT_TYPES,
     AnomalyDetected,
+    BenchCompleted,
     DetectionCompleted,
     DriftDetected,
     EventBus,
@@ -52,6 +53,12 @@ SAMPLES = [
     ModelSaved(
         stream="serve:fit", model="payments@3", name="payments", version=3, algorithm="core:hbos",
         threshold=2.5, seed=11, n_samples=400, n_features=3, sha256="ab" * 32,
+        params={"n_bins": 10, "contamination": 0.1}, metrics={"n_anomalies": 40, "score_q0.5": 1.25},
+        store="/data/models",
+    ),
+    BenchCompleted(
+        records=[{"dataset": "cardio", "algorithm": "core:hbos", "roc_auc": 0.83, "average_precision": 0.4}],
+        summary=[{"algorithm": "core:hbos", "mean_roc_auc": 0.83}], artifacts=["bench.json"], seed=0,
     ),
 ]  # fmt: skip
 
@@ -191,7 +198,7 @@ def test_one_shot_commands_publish_to_the_plugins_subscribers():
 
     host.add_plugin(Broken(), "broken")
     errors: list[str] = []
-    publish_to_subscribers([SAMPLES[-1], SAMPLES[2]], host=host, on_error=errors.append)
+    publish_to_subscribers([SAMPLES[-2], SAMPLES[2]], host=host, on_error=errors.append)
     assert plugin.all_events == ["model.saved", "drift.detected"]
     assert [d["type"] for d in plugin.drifts] == ["drift.detected"]
     assert len(errors) == 1 and "subscriber broken:down failed on model.saved: ZeroDivisionError" in errors[0]

@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
         label_column: str = typer.Option("label", "--label-column", help="Label column of CSV datasets."),
         seed: int = typer.Option(0, "--seed", help="random_state for every detector that takes one."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+        mlflow: bool = typer.Option(
+            False, "--mlflow", help="Log one MLflow run per detector and dataset (pip install adcore-mlflow)."
+        ),
     ) -> None:
         """Fit and score on all rows; report ROC-AUC, average precision, time and peak memory."""
         from pathlib import Path
@@ -56,6 +59,18 @@ def register(app: typer.Typer) -> None:
             _write_records(output, records)
         if plot:
             _plot(plot, records)
+        if mlflow:
+            from adcore.domain.events import BenchCompleted
+            from adcore.services.tracking import track
+
+            done = BenchCompleted(
+                stream="cli:bench",
+                records=[{**r.__dict__, "algorithm": r.detector} for r in records],
+                summary=summary,
+                artifacts=[str(Path(p).resolve()) for p in (output, plot) if p],
+                seed=seed,
+            )
+            track([done], "mlflow", done="the benchmark ran")
         if as_json:
             print_json({"summary": summary, "records": [r.__dict__ for r in records]})
         else:

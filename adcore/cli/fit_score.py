@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
         executor: str = options.EXECUTOR,
         storage_option: list[str] = options.STORAGE_OPTION,
         on_bad_file: str = options.ON_BAD_FILE,
+        mlflow: bool = typer.Option(
+            False, "--mlflow", help="Log the fit as an MLflow run (pip install adcore-mlflow; MLFLOW_* vars)."
+        ),
     ) -> None:
         """Fit a detector on a file and store it as a new model version; prints NAME@VERSION.
 
@@ -114,8 +117,12 @@ def register(app: typer.Typer) -> None:
         from adcore.domain.events import ModelSaved
         from adcore.services.events import publish_to_subscribers
 
-        saved = ModelSaved.from_record(record, stream="cli:fit")
+        saved = ModelSaved.from_record(record, stream="cli:fit", store=_redacted(url))
         publish_to_subscribers([saved], on_error=lambda message: typer.echo(message, err=True))
+        if mlflow:
+            from adcore.services.tracking import track
+
+            track([saved], "mlflow", done=f"stored {record.ref}")
         if as_json:
             print_json({**record.to_dict(), "store": _redacted(url), "job": outcome.summary})
             return

@@ -1,11 +1,12 @@
 """Events: what a stream run or the server tells the outside world, and the bus that delivers them.
 
-Six event types, each a small frozen dataclass whose ``to_dict()`` is plain JSON:
+Seven event types, each a small frozen dataclass whose ``to_dict()`` is plain JSON:
 ``detection.completed`` (one per micro-batch, or per scoring request), ``anomaly.detected``
 (one per anomalous record), ``drift.detected``, ``model.retrained`` (a stream's fit),
 ``model.refit_failed`` (a stream's fit that failed, the previous model kept) and
 ``model.saved`` (a model version written to the store by a stream, ``adcore fit`` or
-``POST /v1/models``). Every event has ``id`` (a UUID4), ``type``, ``timestamp`` (UTC
+``POST /v1/models``) and ``bench.completed`` (``adcore bench``: every record of the run, for
+trackers such as adcore-mlflow). Every event has ``id`` (a UUID4), ``type``, ``timestamp`` (UTC
 ISO-8601 with ``Z``) and ``stream`` (the id of the run that emitted it, so events from
 several runs in one sink can be told apart; ``serve:...`` for the server's).
 
@@ -186,11 +187,31 @@ class ModelSaved(Event):
     n_samples: int
     n_features: int
     sha256: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    store: str | None = None
 
     @classmethod
-    def from_record(cls, record: Any, *, stream: str | None = None) -> ModelSaved:
-        """The event for a :class:`adcore.services.registry.ModelRecord` just saved."""
+    def from_record(
+        cls, record: Any, *, stream: str | None = None, store: str | None = None, **metrics: Any
+    ) -> ModelSaved:
+        """The event for a :class:`adcore.services.registry.ModelRecord` just saved.
+
+        ``params`` are the detector's parameters plus the wrapper's (contamination, threshold
+        method); ``metrics`` the record's training metrics, its training-score quantiles as
+        ``score_q<q>``, and any extra ``metrics`` given (ROC-AUC with labels): what a tracker
+        logs for the fit. ``store`` is the store's URL, without a password.
+        """
         threshold = jsonio.finite_or_none(record.threshold) if record.threshold is not None else None
+        params = dict(getattr(record, "params", None) or {})
+        params.update(
+            contamination=getattr(record, "contamination", None),
+            threshold_method=getattr(record, "threshold_method", None),
+        )
+        measured = dict(getattr(record, "metrics", None) or {})
+        for q, value in (getattr(record, "score_quantiles", None) or {}).items():
+            measured[f"score_q{q}"] = value
+        measured.update(metrics)
         return cls(
             stream=stream,
             model=record.ref,
@@ -202,12 +223,39 @@ class ModelSaved(Event):
             n_samples=int(record.n_samples),
             n_features=int(record.n_features),
             sha256=record.sha256,
+            params=jsonio.jsonable(params),
+            metrics=jsonio.jsonable({k: v for k, v in measured.items() if v is not None}),
+            store=store,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchCompleted(Event):
+    """``adcore bench`` finished: every (dataset, detector) record, the summary, the files written.
+
+    ``records`` are the rows of ``adcore bench --json``'s ``records`` (dataset, algorithm,
+    roc_auc, average_precision, fit and score seconds...), ``summary`` its per-detector rows,
+    ``artifacts`` the paths of the table and plot the run wrote.
+    """
+
+    type: ClassVar[str] = "bench.completed"
+    records: list[dict[str, Any]]
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    seed: int | None = None
 
 
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (DetectionCompleted, AnomalyDetected, DriftDetected, ModelRetrained, RefitFailed, ModelSaved)
+    for cls in (
+        DetectionCompleted,
+        AnomalyDetected,
+        DriftDetected,
+        ModelRetrained,
+        RefitFailed,
+        ModelSaved,
+        BenchCompleted,
+    )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_CLASSES)
 
