@@ -56,7 +56,9 @@ _SWITCHES = "ADCORE_PLUGINS, ADCORE_DISABLE_PLUGINS or ADCORE_DISABLE_PLUGIN_AUT
 #: name, {port kind: names}). Only read to answer an unknown name with the distribution to
 #: install; tests/test_plugin_providers.py fails when it differs from what they really register.
 KNOWN_PROVIDERS: dict[str, tuple[str, dict[str, str]]] = {
+    "adcore-dask": ("dask", {"executor": "dask"}),
     "adcore-kafka": ("kafka", {"messaging": "kafka"}),
+    "adcore-mlflow": ("mlflow", {"storage": "mlflow", "monitor": "mlflow"}),
     "adcore-pyod": (
         "pyod",
         {

@@ -8,7 +8,9 @@ Without the PostgreSQL binaries the ``service`` cases skip; with them, they run,
 missing Python package (psycopg, boto3, moto) is a failure, not a silent skip.
 
 ``store_url`` is the fixture the registry suite is parametrized over: ``sqlite`` (a
-directory in tmp_path) and ``postgres`` (PostgreSQL index + S3 artifacts).
+directory in tmp_path), ``postgres`` (PostgreSQL index + S3 artifacts) and ``mlflow``
+(adcore-mlflow's ``mlflow://`` store on MLflow's SQLite backend with a local artifact root,
+no server; skipped only where adcore-mlflow is not installed, as in the core-alone env).
 """
 
 from __future__ import annotations
@@ -183,9 +185,56 @@ def postgres_store_url(
     return f"{postgres_server.conninfo(database)}?artifacts=s3://{bucket}/models"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.service)])
+def mlflow_store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh MLflow SQLite database and artifact root; subprocesses inherit the settings.
+
+    A plain function called by ``store_url`` (conftest.py imports the fixtures by name).
+    """
+    pytest.importorskip("adcore_mlflow", reason="adcore-mlflow is not installed (core-alone env)")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    root = tmp_path / "mlflow"
+    root.mkdir()
+    return f"mlflow://{root}/mlflow.db?artifacts={root}/artifacts"
+
+
+#: ``python -c`` program: the CLI with a pause before the MLflow store creates the version
+#: (its commit), the mlflow counterpart of tests/crash_points.py's SQLite and PostgreSQL pauses.
+_MLFLOW_CRASH = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from crash_points import _pause
+from adcore_mlflow.store import MlflowStore
+publish = MlflowStore._publish
+def _paused(self, *args, **kwargs):
+    _pause(float(sys.argv[2]))
+    return publish(self, *args, **kwargs)
+MlflowStore._publish = _paused
+from adcore.cli.main import run_cli
+sys.exit(run_cli(sys.argv[3:]))
+"""
+
+
+def crash_command(store_url: str, seconds: int) -> list[str]:
+    """The command that runs the CLI and pauses (printing crash_points.MARKER) before the commit."""
+    tests = Path(__file__).resolve().parent
+    if store_url.startswith("mlflow:"):
+        return [sys.executable, "-c", _MLFLOW_CRASH, str(tests), str(seconds)]
+    return [sys.executable, str(tests / "crash_points.py"), str(seconds)]
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.service),
+        pytest.param("mlflow", marks=pytest.mark.service),
+    ]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every registry test runs on both backends: the embedded store and PostgreSQL + S3."""
+    """Every registry test runs on every backend: the embedded store, PostgreSQL + S3, MLflow."""
     if request.param == "sqlite":
         return str(tmp_path / "store")
+    if request.param == "mlflow":
+        return mlflow_store_url(tmp_path, request.getfixturevalue("monkeypatch"))
     return str(request.getfixturevalue("postgres_store_url"))

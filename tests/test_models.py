@@ -163,7 +163,8 @@ def test_parse_model_ref():
     assert parse_model_ref("payments") == ("payments", None)
     assert parse_model_ref("payments@latest") == ("payments", None)
     assert parse_model_ref("pay.ments-2_x@12") == ("pay.ments-2_x", 12)
-    for bad in ("", "@1", "a b", "a@0", "a@-1", "a@x", "a/b", "../x", "a@1@2"):
+    assert parse_model_ref("payments@champion") == ("payments", "champion")  # an alias (MLflow's registry)
+    for bad in ("", "@1", "a b", "a@0", "a@-1", "a@x!", "a@_x", "a@", "a/b", "../x", "a@1@2"):
         with pytest.raises(ParameterError):
             parse_model_ref(bad)
 

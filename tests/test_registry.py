@@ -1,7 +1,8 @@
-"""The model store's guarantees, on every backend: the embedded SQLite store and PostgreSQL + S3.
+"""The model store's guarantees, on every backend: the embedded SQLite store, PostgreSQL + S3, MLflow.
 
-Each test takes ``store_url`` (tests/store_services.py), so the same suite runs twice; the
-PostgreSQL + moto S3 cases are marked ``service`` and use real servers on loopback.
+Each test takes ``store_url`` (tests/store_services.py), so the same suite runs on each; the
+PostgreSQL + moto S3 cases are marked ``service`` and use real servers on loopback, the
+MLflow cases (``service`` too) MLflow's SQLite backend through adcore-mlflow's ``mlflow://``.
 Cross-process behaviour (a fit in one process, scoring in another; concurrent fits; a
 fit killed with SIGKILL mid-save) runs the real CLI in subprocesses.
 """
@@ -75,7 +76,9 @@ def overwrite_artifact(store_url: str, key: str, data: bytes) -> None:
     store = open_store(store_url)
     try:
         artifacts = store.artifacts  # type: ignore[attr-defined]
-        if isinstance(artifacts, LocalArtifacts):
+        if store_url.startswith("mlflow:"):  # the key is an MLflow artifact URI
+            artifacts.put(key, data)
+        elif isinstance(artifacts, LocalArtifacts):
             (artifacts.root / key).write_bytes(data)
         else:
             artifacts.client.put_object(Bucket=artifacts.bucket, Key=key, Body=data)
@@ -245,8 +248,9 @@ def test_concurrent_fits_get_distinct_consecutive_versions(store_url, train_csv)
 def test_fit_killed_during_save_leaves_a_consistent_registry(store_url, train_csv):
     adcore.fit(train_csv, name="k", store=store_url, seed=0)
     from crash_points import MARKER
+    from store_services import crash_command
 
-    command = [sys.executable, str(REPO / "tests" / "crash_points.py"), "120"]
+    command = crash_command(store_url, 120)
     proc = subprocess.Popen(
         [*command, "fit", "--algo", "core:mad", "--input", str(train_csv), "--model", "k"],
         stdout=subprocess.PIPE,

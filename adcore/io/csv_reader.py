@@ -44,15 +44,23 @@ class _CsvReader:
     """
 
     def __init__(
-        self, path: str, delimiter: str, chunk_lines: int, columns: Sequence[str] | None, header: bool | None
+        self,
+        path: str,
+        delimiter: str,
+        chunk_lines: int,
+        columns: Sequence[str] | None,
+        header: bool | None,
+        fileobj: Any = None,
     ) -> None:
+        # `fileobj`: an open, seekable binary file to read instead of opening `path` (which then
+        # only names it in messages), e.g. an s3:// object opened by fsspec; the reader closes it.
         self.path = path
         self.delim = delimiter
         self.bdelim = delimiter.encode()
         self.chunk_lines = chunk_lines
         self.columns = columns
         self.lineno = 0  # lines consumed so far
-        self.f = _open_binary(path)
+        self.f = _open_binary(path) if fileobj is None else fileobj
         try:
             self._read_header(header)
         except BaseException:

@@ -13,10 +13,20 @@ from adcore.io.formats import _pyarrow
 from adcore.io.source import _Chunk, _row_locator, _Source
 
 
-def _open_parquet(path: str, chunk: int | None, columns: Sequence[str] | None) -> _Source:
+def _open_parquet(
+    path: str,
+    chunk: int | None,
+    columns: Sequence[str] | None,
+    *,
+    fileobj: Any = None,
+    row_groups: Sequence[int] | None = None,
+) -> _Source:
+    """`fileobj`: an open binary file to read instead of `path` (which then only names it);
+    `row_groups`: read only these consecutive row groups (a partition of the file), with rows
+    numbered from the file's start so errors name the row a person finds in the whole file."""
     pa, pq = _pyarrow("reading")
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path if fileobj is None else fileobj)
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"cannot be read as a Parquet file ({e})", path=path) from None
     schema = pf.schema_arrow
@@ -56,11 +66,16 @@ def _open_parquet(path: str, chunk: int | None, columns: Sequence[str] | None) -
     def chunks() -> Iterator[_Chunk]:
         s = 0
         try:
-            tables = (
-                [pf.read(columns=wanted)]
-                if chunk is None
-                else pf.iter_batches(batch_size=chunk, columns=wanted)
-            )
+            if row_groups is not None:
+                meta = pf.metadata
+                s = sum(meta.row_group(i).num_rows for i in range(min(row_groups, default=0)))
+                tables: Any = pf.iter_batches(
+                    batch_size=chunk or 65536, row_groups=list(row_groups), columns=wanted
+                )
+            elif chunk is None:
+                tables = [pf.read(columns=wanted)]
+            else:
+                tables = pf.iter_batches(batch_size=chunk, columns=wanted)
             for tbl in tables:
                 if tbl.num_rows:
                     yield convert(tbl, s)

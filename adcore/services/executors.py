@@ -139,12 +139,12 @@ class Executor(Protocol):
 
 # -------------------------------------------------------------------------- helpers
 def executor_name(text: str) -> str:
-    """``dask://host:8786`` -> ``dask``; ``dask`` -> ``dask``; ``LOCAL`` -> ``local``."""
+    """``dask://host:8786``, ``dask`` and ``dask?n_workers=2`` -> ``dask``; ``LOCAL`` -> ``local``."""
     text = text.strip()
     if not text:
         raise ParameterError("--executor is empty: give local, or a plugin's name such as dask")
     scheme, sep, _ = text.partition("://")
-    return (scheme if sep else text).lower()
+    return (scheme if sep else text.partition("?")[0]).lower()
 
 
 def default_executor() -> str:

@@ -9,7 +9,10 @@ holds what every backend shares, so a third-party backend gets the same guarante
   embedded default under ``ADCORE_HOME``);
 - :func:`verify_artifact` checks size and SHA-256 against the index before anything is
   unpickled (a tampered or truncated artifact is refused with ``IntegrityError``);
-- :func:`parse_model_ref` reads ``name`` / ``name@version`` / ``name@latest``.
+- :func:`parse_model_ref` reads ``name`` / ``name@version`` / ``name@latest`` / ``name@alias``.
+
+An alias (``payments@champion``) is a backend's movable pointer to one version (MLflow's
+registry has them); backends without aliases refuse one with :func:`refuse_alias`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from adcore.errors import (
 
 MODEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")  # always used with fullmatch
 VERSION_RE = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
+#: an alias after '@': ASCII, a letter first (so it never reads as a version), MLflow's 255 at most
+ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,254}")
 MAX_VERSION = 2**63 - 1  # versions are stored as signed 64-bit integers (SQLite, PostgreSQL bigint)
 STORE_ENV = "ADCORE_STORE"
 HOME_ENV = "ADCORE_HOME"
@@ -110,8 +115,12 @@ class ModelStore(Protocol):
         """
         ...
 
-    def get(self, name: str, version: int | None = None) -> ModelRecord:
-        """The record of ``name@version``, or of the latest version; ``ModelNotFoundError`` if none."""
+    def get(self, name: str, version: int | str | None = None) -> ModelRecord:
+        """The record of ``name@version``, or of the latest version; ``ModelNotFoundError`` if none.
+
+        A ``str`` version is an alias (``payments@champion``): a backend with aliases resolves
+        it, one without raises :func:`refuse_alias`'s ``ParameterError``.
+        """
         ...
 
     def list(self, name: str | None = None) -> list[ModelRecord]:
@@ -122,8 +131,11 @@ class ModelStore(Protocol):
         """The raw artifact bytes (unverified: :func:`verify_artifact` checks them)."""
         ...
 
-    def remove(self, name: str, version: int | None = None) -> list[ModelRecord]:
-        """Delete one version, or every version of ``name``; return what was removed."""
+    def remove(self, name: str, version: int | str | None = None) -> list[ModelRecord]:
+        """Delete one version, or every version of ``name``; return what was removed.
+
+        A ``str`` version is an alias, as for :meth:`get` (``models rm payments@champion``).
+        """
         ...
 
     def close(self) -> None: ...
@@ -140,17 +152,34 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def parse_model_ref(ref: str) -> tuple[str, int | None]:
-    """``"payments"`` -> (``payments``, None = latest); ``"payments@3"`` -> (``payments``, 3).
+def parse_model_ref(ref: str) -> tuple[str, int | str | None]:
+    """``"payments"`` -> (``payments``, None = latest); ``"payments@3"`` -> (``payments``, 3);
+    ``"payments@champion"`` -> (``payments``, ``"champion"``): an alias, resolved by the store.
 
-    The reference is taken as given (no stripping): ``"trail\\n"`` is not ``"trail"``, so a
-    command such as ``models rm`` can never act on a model other than the one named.
+    An alias starts with a letter, so ``@3`` is always a version and ``@v3`` always an alias;
+    ``latest`` keeps its meaning, and its other spellings (``@Latest``) are refused rather
+    than read as an alias that MLflow would treat as latest anyway. The reference is taken
+    as given (no stripping): ``"trail\\n"`` is not ``"trail"``, so a command such as
+    ``models rm`` can never act on a model other than the one named.
     """
     name, sep, version = str(ref).partition("@")
     check_model_name(name)
     if not sep or version == "latest":
         return name, None
+    if ALIAS_RE.fullmatch(version) and version.lower() != "latest":
+        return name, version
     return name, parse_version(version, ref)
+
+
+def refuse_alias(version: int | str | None, what: str) -> int | None:
+    """``version`` unchanged unless it is an alias, which a backend without aliases refuses.
+
+    ``what`` names the backend (``"the file store"``), so the one-line error says where
+    aliases are missing and what to type instead.
+    """
+    if isinstance(version, str):
+        raise ParameterError(f"{what} has no aliases (@{version}); use NAME@VERSION")
+    return version
 
 
 def parse_version(text: str, ref: str) -> int:
@@ -162,7 +191,7 @@ def parse_version(text: str, ref: str) -> int:
     if not VERSION_RE.fullmatch(text) or not 1 <= int(text) <= MAX_VERSION:
         raise ParameterError(
             f"invalid model reference {ref!r}: the version after '@' must be a number >= 1 "
-            "(ASCII digits, below 2**63) or 'latest'"
+            "(ASCII digits, below 2**63), 'latest' or an alias (a letter, then letters, digits, '_', '-')"
         )
     return int(text)
 
@@ -284,13 +313,16 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{head}{query}"
 
 
-def model_not_found(name: str, version: int | None, versions: list[int], url: str) -> ModelNotFoundError:
-    """The error for a missing model, listing the versions that do exist."""
+def model_not_found(
+    name: str, version: int | str | None, versions: list[int], url: str
+) -> ModelNotFoundError:
+    """The error for a missing model (or version, or alias), listing the versions that do exist."""
     where = f"in the store {redact_url(url)}"
     if not versions:
         return ModelNotFoundError(f"no model named {name!r} {where}; 'adcore models' lists the stored models")
     listed = ", ".join(str(v) for v in sorted(versions))
-    return ModelNotFoundError(f"model {name!r} has no version {version} {where}; its versions: {listed}")
+    missing = f"alias {version!r}" if isinstance(version, str) else f"version {version}"
+    return ModelNotFoundError(f"model {name!r} has no {missing} {where}; its versions: {listed}")
 
 
 # --------------------------------------------------------------------------- integrity

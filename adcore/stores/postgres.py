@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from adcore.errors import StoreError
-from adcore.services.registry import ModelRecord, model_not_found, redact_url, utc_now
+from adcore.services.registry import ModelRecord, model_not_found, redact_url, refuse_alias, utc_now
 from adcore.stores.artifacts import ArtifactStore, open_artifacts
 from adcore.stores.rows import COLUMNS, models_table_ddl, names_table_ddl, record_to_row, row_to_record
 
@@ -124,7 +124,8 @@ class PostgresStore:
             raise StoreError(f"saving {record.name} failed in the model index: {_one_line(exc)}") from exc
         return stored
 
-    def get(self, name: str, version: int | None = None) -> ModelRecord:
+    def get(self, name: str, version: int | str | None = None) -> ModelRecord:
+        version = refuse_alias(version, "the PostgreSQL store")
         if version is None:
             row = self._conn.execute(
                 f"SELECT * FROM {MODELS} WHERE name = %s ORDER BY version DESC LIMIT 1", (name,)
@@ -149,7 +150,8 @@ class PostgresStore:
     def read_artifact(self, record: ModelRecord) -> bytes:
         return self.artifacts.get(record.artifact)
 
-    def remove(self, name: str, version: int | None = None) -> list[ModelRecord]:
+    def remove(self, name: str, version: int | str | None = None) -> list[ModelRecord]:
+        version = refuse_alias(version, "the PostgreSQL store")
         targets = [r for r in self.list(name) if version is None or r.version == version]
         if not targets:
             raise model_not_found(name, version, [r.version for r in self.list(name)], self.url)

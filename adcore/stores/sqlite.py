@@ -42,6 +42,7 @@ from adcore.services.registry import (
     StoreUnavailableError,
     model_not_found,
     redact_url,
+    refuse_alias,
     utc_now,
 )
 from adcore.stores.artifacts import LocalArtifacts
@@ -299,7 +300,8 @@ class SQLiteStore:
         return stored
 
     @guarded
-    def get(self, name: str, version: int | None = None) -> ModelRecord:
+    def get(self, name: str, version: int | str | None = None) -> ModelRecord:
+        version = refuse_alias(version, "the file store")
         if version is None:
             row = self._reader.execute(
                 "SELECT * FROM models WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
@@ -327,7 +329,8 @@ class SQLiteStore:
         return self.artifacts.get(record.artifact)
 
     @guarded
-    def remove(self, name: str, version: int | None = None) -> list[ModelRecord]:
+    def remove(self, name: str, version: int | str | None = None) -> list[ModelRecord]:
+        version = refuse_alias(version, "the file store")
         with self._write() as conn:
             if version is None:
                 rows = conn.execute(
