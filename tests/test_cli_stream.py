@@ -91,11 +91,12 @@ def test_stream_through_real_stdin_and_stdout():
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["id"] for r in out] == [r["id"] for r in rows]
-    assert all(r["warmup"] for r in out[:100]) and all(isinstance(r["score"], float) for r in out[100:])
+    # core:hbos is scored after a 50-record warm-up (sized to the detector), not a whole window
+    assert all(r["warmup"] for r in out[:50]) and all(isinstance(r["score"], float) for r in out[50:])
     assert set(out[150]) == {"id", "score", "label"}
     err = proc.stderr.splitlines()
     assert err[0].startswith("skipped line 151: not JSON")
-    assert err[-1].startswith("stream: 300 records (100 warm-up), 1 malformed")
+    assert err[-1].startswith("stream: 300 records (50 warm-up), 1 malformed")
 
 
 def test_files_events_dead_letter_and_log_monitor(tmp_path: Path):
@@ -105,7 +106,8 @@ def test_files_events_dead_letter_and_log_monitor(tmp_path: Path):
     out, events, letters = tmp_path / "out.jsonl", tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
     proc = adcore_stream(
         "--source", f"file://{source}", "--sink", f"file://{out}", "--events", f"file://{events}",
-        "--dead-letter", f"file://{letters}", "--monitor", "log", "--window", "100", "--retrain", "every:100",
+        "--dead-letter", f"file://{letters}", "--monitor", "log", "--algo", "core:hbos", "--window", "100",
+        "--retrain", "every:100",
         "--batch-size", "50", "-q",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -115,7 +117,7 @@ def test_files_events_dead_letter_and_log_monitor(tmp_path: Path):
     published = [json.loads(line) for line in events.read_text().splitlines()]
     kinds = {e["type"] for e in published}
     assert {"detection.completed", "anomaly.detected", "model.retrained"} <= kinds
-    assert [e["reason"] for e in published if e["type"] == "model.retrained"] == ["initial"] + [
+    assert [e["reason"] for e in published if e["type"] == "model.retrained"] == ["initial", "growing"] + [
         "periodic"
     ] * 3
     completed = [e for e in published if e["type"] == "detection.completed"]
@@ -141,7 +143,9 @@ def test_stream_from_a_registry_model(tmp_path: Path):
 
 # ------------------------------------------------------------------- latency, signals
 def test_max_delay_flushes_a_partial_batch_before_eof():
-    proc = popen_stream("--window", "50", "--batch-size", "1000", "--max-delay-ms", "100")
+    proc = popen_stream(
+        "--algo", "core:hbos", "--window", "50", "--batch-size", "1000", "--max-delay-ms", "100"
+    )
     assert proc.stdin is not None
     try:
         proc.stdin.write(b'{"id": "first", "a": 1.0, "b": 2.0}\n')
@@ -216,13 +220,15 @@ def test_help_lists_choices(capfd, flag):
 # ------------------------------------------------------------------ summary, seed
 def test_summary_counts_read_right_and_name_the_seed_that_repeats_the_run():
     text = jsonl(records(150))
-    proc = adcore_stream("--window", "100", "--retrain", "never", stdin=text)
+    proc = adcore_stream("--window", "100", "--warmup", "100", "--retrain", "never", stdin=text)
     assert proc.returncode == 0, proc.stderr
     summary = proc.stderr.splitlines()[-1]
     assert summary.startswith("stream: 150 records (100 warm-up), 0 malformed, ")
     assert ", 0 drifts, 1 fit in " in summary  # not "1 fits"
     seed = int(summary.rsplit("seed ", 1)[1])
-    again = adcore_stream("--window", "100", "--retrain", "never", "--seed", str(seed), stdin=text)
+    again = adcore_stream(
+        "--window", "100", "--warmup", "100", "--retrain", "never", "--seed", str(seed), stdin=text
+    )  # fmt: skip
     assert again.stdout == proc.stdout and again.stderr.splitlines()[-1].endswith(f"seed {seed}")
 
 

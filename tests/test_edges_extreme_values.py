@@ -196,7 +196,7 @@ def test_cli_run_fit_explain_and_stream_on_timestamps_and_int64_ids(tmp_path: Pa
     records = "".join(
         json.dumps({"ts": int(t), "id": int(i), "value": v}) + "\n" for t, i, v in data.tolist()
     )
-    proc = _cli(tmp_path, "stream", "--window", "50", stdin=records)
+    proc = _cli(tmp_path, "stream", "--algo", "core:hbos", "--window", "50", stdin=records)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     scored = [line["score"] for line in lines if not line.get("warmup")]

@@ -243,7 +243,8 @@ def test_hook_register_event_subscribers(plugin_site, tmp_path: Path):
     X[800:] += 4.0  # a planted shift
     stdin = "".join(json.dumps({"id": i, "a": float(a), "b": float(b)}) + "\n" for i, (a, b) in enumerate(X))
     proc = plugin_site.run(
-        "stream", "--window", "200", "--drift", "ks", "--drift-param", "window=200", "--retrain", "on-drift",
+        "stream", "--algo", "core:hbos", "--window", "200", "--drift", "ks", "--drift-param", "window=200",
+        "--retrain", "on-drift",
         "--batch-size", "100", "-q", stdin=stdin,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -27,14 +27,20 @@ def test_records_in_a_list_out_to_a_list_with_events_to_a_callable():
     out: list[dict] = []
     seen: list[Any] = []
     with adcore.open_stream(
-        records(300), out, window=100, retrain="every:100", subscribers=[seen.append]
+        records(300), out, algo="core:hbos", window=100, retrain="every:100", subscribers=[seen.append]
     ) as s:
         stats = s.run()
     assert [r["id"] for r in out] == list(range(300))
-    assert all(r["warmup"] for r in out[:100]) and all(isinstance(r["score"], float) for r in out[100:])
-    assert (stats.records, stats.warmup, stats.scored, stats.retrains) == (300, 100, 200, 3)
+    # a 50-record warm-up (the default, sized to core:hbos), a refit at the full window, then every:100
+    assert all(r["warmup"] for r in out[:50]) and all(isinstance(r["score"], float) for r in out[50:])
+    assert (stats.records, stats.warmup, stats.scored, stats.retrains) == (300, 50, 250, 4)
     fits = [e for e in seen if e.type == "model.retrained"]
-    assert [e.reason for e in fits] == ["initial", "periodic", "periodic"]
+    assert [(e.reason, e.offset) for e in fits] == [
+        ("initial", 50),
+        ("growing", 100),
+        ("periodic", 200),
+        ("periodic", 300),
+    ]
     assert {e.seed for e in fits} == {s.seed} and isinstance(s.seed, int)  # drawn, and reported
     assert {e.stream for e in seen} == {s.id}
     assert s.spec is not None and s.spec.to_dict()["seed"] == s.seed
@@ -75,7 +81,12 @@ def test_urls_are_opened_and_closed_and_objects_are_left_to_the_caller(tmp_path:
     events = io.StringIO()
     letters: list[dict] = []
     stream = adcore.open_stream(
-        f"file://{source}", str(tmp_path / "out.jsonl"), window=50, events=events, dead_letter=letters
+        f"file://{source}",
+        str(tmp_path / "out.jsonl"),
+        algo="core:hbos",
+        window=50,
+        events=events,
+        dead_letter=letters,
     )
     with stream:
         stream.run()

@@ -239,7 +239,15 @@ def test_input_fields_cannot_spoof_the_outputs_attribution(keep: bool):
     # Same-shape records: the first batch goes the dict way, the later ones the typed way.
     records = [{"id": i, "a": i % 5 * 1.0, "b": i % 3 * 1.0, **SPOOFS} for i in range(40)]
     lines = b"".join(json.dumps(record).encode() + b"\n" for record in records)
-    args = ["--window", "10", "--batch-size", "8", *(["--keep-features"] if keep else [])]
+    args = [
+        "--algo",
+        "core:hbos",
+        "--window",
+        "10",
+        "--batch-size",
+        "8",
+        *(["--keep-features"] if keep else []),
+    ]
     proc = stream(*args, stdin=lines)
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]

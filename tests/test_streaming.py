@@ -194,7 +194,12 @@ def test_warmup_records_are_marked_then_scored():
     assert all(r["warmup"] is True and r["score"] is None and r["label"] is None for r in out[:20])
     assert all("warmup" not in r and isinstance(r["score"], float) and r["label"] in (0, 1) for r in out[20:])
     fits = events.of("model.retrained")
-    assert [(e.reason, e.offset, e.n_samples) for e in fits] == [("initial", 20, 20)]
+    # the young model is refitted as its data grows (x2, then the full window), even with never
+    assert [(e.reason, e.offset, e.n_samples) for e in fits] == [
+        ("initial", 20, 20),
+        ("growing", 40, 40),
+        ("growing", 50, 50),
+    ]
 
 
 def test_periodic_retraining_is_exact_whatever_the_batch_size():
@@ -449,7 +454,8 @@ def test_drift_detector_is_quiet_on_stationary_data(detector, on, params):
         batch_size=100,
     )
     assert events.of("drift.detected") == []
-    assert [e.reason for e in events.of("model.retrained")] == ["initial"]
+    # fitted after a 50-record warm-up, then grown with the data: 100, 200, the window (400)
+    assert [e.reason for e in events.of("model.retrained")] == ["initial", "growing", "growing", "growing"]
 
 
 def test_drift_without_on_drift_policy_only_reports():
@@ -458,7 +464,7 @@ def test_drift_without_on_drift_policy_only_reports():
         lines_of(X), window=300, retrain="never", drift="ks", drift_params={"window": 200}, batch_size=50
     )
     assert events.of("drift.detected") and all(e.action == "none" for e in events.of("drift.detected"))
-    assert [e.reason for e in events.of("model.retrained")] == ["initial"]
+    assert [e.reason for e in events.of("model.retrained")] == ["initial", "growing", "growing", "growing"]
 
 
 # ------------------------------------------------------------------------ registry model

@@ -34,6 +34,7 @@ def register_detectors(register: Register) -> None:
         params=f"{_DETECTORS}:MahalanobisParams",
         tags=("statistical", "linear"),
     )
+    _register_online(register)
     register(
         "ensemble",
         "adcore.builtin.ensemble:Ensemble",
@@ -41,6 +42,43 @@ def register_detectors(register: Register) -> None:
         params="adcore.builtin.ensemble:EnsembleParams",
         tags=("ensemble",),
     )
+
+
+_ONLINE = "adcore.builtin.online"
+#: Online detectors: (name, module:class, params model, summary). They learn record by record
+#: (partial_fit / score_partial), so `adcore stream` drives them without refits.
+_ONLINE_DETECTORS = (
+    ("loda", "loda:OnlineLODA", "loda:LODAParams", "LODA: windowed histograms on sparse random projections"),
+    (
+        "rshash",
+        "rshash:OnlineRSHash",
+        "rshash:RSHashParams",
+        "RS-Hash: windowed cell counts of random subspace grids",
+    ),
+    (
+        "xstream",
+        "xstream:OnlineXStream",
+        "xstream:XStreamParams",
+        "xStream: half-space chains on StreamHash projections",
+    ),
+    (
+        "hst",
+        "hstree:OnlineHST",
+        "hstree:HSTParams",
+        "Half-Space Trees: mass profiles over reference/latest windows",
+    ),
+)
+
+
+def _register_online(register: Register) -> None:
+    for name, factory, params, summary in _ONLINE_DETECTORS:
+        register(
+            name,
+            f"{_ONLINE}.{factory}",
+            summary=f"{summary} (online, exact test-then-train, numpy)",
+            params=f"{_ONLINE}.{params}",
+            tags=("online", "streaming", "fast"),
+        )
 
 
 @hookimpl

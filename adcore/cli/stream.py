@@ -15,6 +15,7 @@ import typer
 
 from adcore.cli import options
 from adcore.cli.text import help_paragraphs, plural
+from adcore.services.streaming.config import DEFAULT_STREAM_ALGORITHM
 
 _EPILOG = "Output: one JSON line per valid input record, in order. See docs/streaming.md."
 
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
     @help_paragraphs
     def stream_cmd(
         algo: str = typer.Option(
-            None, "--algo", "-a", help="Detector fitted by the stream (default core:hbos)."
+            None, "--algo", "-a", help=f"Detector fitted by the stream (default {DEFAULT_STREAM_ALGORITHM})."
         ),
         model_ref: str = typer.Option(
             None, "--model", "-m", help="Start from a stored model: NAME or NAME@VERSION (never overwritten)."
@@ -99,10 +100,14 @@ def register(app: typer.Typer) -> None:
         warmup: int = typer.Option(
             None,
             "--warmup",
-            help="Records before the first fit (default: --window); emitted with warmup: true.",
+            help="Records before the first score (default: sized to the detector, e.g. 50 for core:hbos; "
+            "an online one's min_records - 1); emitted with warmup: true.",
         ),
         retrain: str = typer.Option(
-            None, "--retrain", help="never | every:N | on-drift (default: every:WINDOW; never with --model)."
+            None,
+            "--retrain",
+            help="never | every:N | on-drift | learn (default: learn for an online detector, else "
+            "every:WINDOW; never with --model).",
         ),
         drift: str = typer.Option("none", "--drift", help="none | ks | psi | adwin | page-hinkley"),
         drift_on: str = typer.Option("scores", "--drift-on", help="scores | features (ks and psi only)"),

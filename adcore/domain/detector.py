@@ -451,6 +451,123 @@ class Detector:
 
     score_samples = decision_function
 
+    # ---------------------------------------------------------- online detectors
+    # Passed through only when the wrapped detector has them, so ``hasattr(det, "score_partial")``
+    # tells a stream whether it can learn as it scores (a property raising AttributeError is
+    # what ``hasattr`` sees as absent, as scikit-learn's ``available_if`` does).
+    def _wrapped_has(self, name: str) -> bool:
+        if hasattr(self, "estimator_"):
+            return hasattr(self.estimator_, name)
+        try:
+            factory = self._factory()
+            if isinstance(inspect.getattr_static(factory, name, None), property):
+                # Whether an instance has it depends on its parameters (an ensemble of online members)
+                return hasattr(self._build(self.validated_params()), name)
+            return hasattr(factory, name)
+        except AdcoreError:  # an unknown name or bad parameters: not online; fit will say what is wrong
+            return False
+
+    def _absent(self, name: str) -> NoReturn:
+        raise AttributeError(f"{self.algorithm_name} is not an online detector: it has no {name}")
+
+    @property
+    def partial_fit(self) -> Callable[..., Detector]:
+        """Learn ``X`` in order, keeping what was learned (online detectors only).
+
+        Unfitted, it starts a fresh model and takes its threshold from the scores of ``X`` after
+        learning; fitted, it keeps ``threshold_`` (refit with :meth:`fit` to recompute it).
+        """
+        if not self._wrapped_has("partial_fit"):
+            self._absent("partial_fit")
+        return self._partial_fit
+
+    @property
+    def score_partial(self) -> Callable[[Any], np.ndarray]:
+        """Prequential scores: row i scored by the model that learned every earlier row, then all learned.
+
+        Unfitted, it starts a fresh model, and its threshold comes from these scores (each
+        one out of sample, unlike training scores); fitted, ``threshold_`` is kept.
+        """
+        if not self._wrapped_has("score_partial"):
+            self._absent("score_partial")
+        return self._score_partial
+
+    @property
+    def min_records(self) -> int:
+        """Records an online detector needs before its scores mean anything (1 when it does not say)."""
+        if not self._wrapped_has("score_partial"):
+            self._absent("min_records")
+        source = self.estimator_ if hasattr(self, "estimator_") else self._factory()
+        value = getattr(source, "min_records", 1)
+        if not isinstance(value, int) or isinstance(value, bool):  # a property: ask an instance
+            value = getattr(self._build(self.validated_params()), "min_records", 1)
+        return max(1, int(value))
+
+    def _online_input(self, X: Any) -> tuple[np.ndarray, bool]:
+        """``X`` checked as scoring checks it when fitted, as fit does when not; True if fresh."""
+        if hasattr(self, "estimator_"):
+            return self.check_input(X), False
+        matrix, names = as_matrix(X)
+        params = self.validated_params()
+        self.estimator_ = self._build(params)
+        self.n_features_in_ = matrix.shape[1]
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        return matrix, True
+
+    def _partial_fit(self, X: Any, y: Any = None) -> Detector:
+        matrix, fresh = self._online_input(X)
+        try:
+            self.estimator_.partial_fit(matrix)
+            scores = self.estimator_.decision_function(matrix) if fresh else None
+        except BaseException as exc:
+            self._forget_if(fresh)
+            if isinstance(exc, LIBRARY_USER_ERRORS):
+                self._raise_typed(exc, (), matrix.shape[0])
+            raise
+        if scores is not None:
+            self._learn_threshold(self._checked_online_scores(scores, matrix.shape[0], fresh))
+        return self
+
+    def _score_partial(self, X: Any) -> np.ndarray:
+        matrix, fresh = self._online_input(X)
+        try:
+            scores = self.estimator_.score_partial(matrix)
+        except BaseException as exc:
+            self._forget_if(fresh)
+            if isinstance(exc, LIBRARY_USER_ERRORS):
+                self._raise_typed(exc, (), matrix.shape[0])
+            raise
+        scores = self._checked_online_scores(scores, matrix.shape[0], fresh)
+        if fresh:
+            self._learn_threshold(scores)
+        return scores
+
+    def _checked_online_scores(self, scores: Any, n_rows: int, fresh: bool) -> np.ndarray:
+        try:
+            out = self._check_scores(scores, n_rows)
+            self._refuse_nan_scores(out)
+        except AdcoreError:
+            self._forget_if(fresh)
+            raise
+        return out
+
+    def _forget_if(self, fresh: bool) -> None:
+        """A first online call that failed leaves the wrapper unfitted, as a failed fit does."""
+        if fresh:
+            for name in ("estimator_", "n_features_in_", "feature_names_in_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+
+    def _learn_threshold(self, scores: np.ndarray) -> None:
+        finite = scores[np.isfinite(scores)]
+        self.decision_scores_ = scores
+        self.threshold_ = (
+            compute_threshold(finite, self.threshold, self.contamination) if finite.size else math.inf
+        )
+        self.labels_ = (scores > self.threshold_).astype(np.int64)
+        self._sorted_train_scores = np.sort(scores)
+
     def predict(self, X: Any) -> np.ndarray:
         """0/1 labels: 1 where the score exceeds ``threshold_``."""
         return (self.decision_function(X) > self.threshold_).astype(np.int64)

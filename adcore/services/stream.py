@@ -24,6 +24,7 @@ callables. See docs/streaming.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 import threading
@@ -33,12 +34,15 @@ from typing import Any
 from adcore.domain.events import Event, EventBus, Subscription
 from adcore.errors import ParameterError
 from adcore.services.events import load_monitors, load_subscribers
-from adcore.services.streaming.config import DEFAULT_MAX_RECORD_BYTES, StreamConfig, parse_drift_params
+from adcore.services.streaming.config import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_STREAM_ALGORITHM,
+    StreamConfig,
+    parse_drift_params,
+)
 from adcore.services.streaming.endpoints import limit_record_size, sink_from, source_from
 from adcore.services.streaming.model import StreamModel
 from adcore.services.streaming.service import StreamingService, StreamStats
-
-DEFAULT_ALGORITHM = "core:hbos"
 
 
 def _stderr(message: str) -> None:
@@ -171,7 +175,8 @@ def open_stream(
         object: see :mod:`adcore.services.streaming.endpoints` (a list of records or lines, an open
         file, any messaging Source/Sink; a list as sink collects the output records).
     algo, params, contamination, threshold, seed
-        The detector the stream fits after warm-up (default ``core:hbos``), built through
+        The detector the stream fits after warm-up (default
+        :data:`~adcore.services.streaming.config.DEFAULT_STREAM_ALGORITHM`), built through
         :func:`adcore.services.spec.detector_spec`; ``params`` is a mapping or ``KEY=VALUE``
         strings. A seed is drawn when none is given (``Stream.seed``).
     model, store
@@ -203,7 +208,7 @@ def open_stream(
         _refuse_detector_options(
             algo=algo, params=params, contamination=contamination, threshold=threshold, seed=seed
         )
-    config = StreamConfig(
+    wanted = StreamConfig(
         window=window,
         window_type=window_type,
         warmup=warmup,
@@ -218,7 +223,8 @@ def open_stream(
         keep_features=keep_features,
         save_retrained=save_retrained,
         from_model=model is not None,
-    ).validated()
+    )
+    wanted.validated()  # every option checked before a model is loaded or a plugin imported
     spec = None
     if model is not None:
         stream_model = StreamModel.from_registry(model, store=store, save_as=save_retrained)
@@ -226,7 +232,7 @@ def open_stream(
         from adcore.services.spec import detector_spec
 
         spec = detector_spec(
-            algo or DEFAULT_ALGORITHM,
+            algo or DEFAULT_STREAM_ALGORITHM,
             params,
             contamination=contamination,
             threshold=threshold,
@@ -234,6 +240,8 @@ def open_stream(
             draw_seed=True,
         )
         stream_model = StreamModel.from_algorithm(spec.build(), save_as=save_retrained, store=store)
+    # The retrain default and ``learn`` depend on whether the detector learns online.
+    config = dataclasses.replace(wanted, online=stream_model.online).validated()
     return _open(
         source, sink, stream_model, config, spec, monitors, events, dead_letter, subscribers, report, host
     )

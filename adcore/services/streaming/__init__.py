@@ -5,6 +5,8 @@ and the retrain policy), :mod:`~adcore.services.streaming.windows` (sliding/tumb
 windows), :mod:`~adcore.services.streaming.records` (lines to features and back),
 :mod:`~adcore.services.streaming.batching` (micro-batches with bounded latency),
 :mod:`~adcore.services.streaming.model` (the model in effect and its refits),
+:mod:`~adcore.services.streaming.warmup` (when a young model is first fitted and refitted as it grows),
+:mod:`~adcore.services.streaming.threshold` (labels for online detectors, following the stream),
 :mod:`~adcore.services.streaming.service` (the loop that ties them together) and
 :mod:`~adcore.services.streaming.endpoints` (URLs, transport objects or plain Python as endpoints).
 Transports live behind the messaging port (:mod:`adcore.messaging`), events in
@@ -14,17 +16,26 @@ first, use :func:`adcore.open_stream` (:mod:`adcore.services.stream`). See docs/
 
 from __future__ import annotations
 
-from adcore.services.streaming.config import RetrainPolicy, StreamConfig
-from adcore.services.streaming.model import StreamModel
-from adcore.services.streaming.service import StreamingService, StreamStats
-from adcore.services.streaming.windows import SlidingWindow, TumblingWindow
+import importlib
+from typing import Any
 
-__all__ = [
-    "RetrainPolicy",
-    "SlidingWindow",
-    "StreamConfig",
-    "StreamModel",
-    "StreamStats",
-    "StreamingService",
-    "TumblingWindow",
-]
+# Names resolved on first use, so that reading a default from ``streaming.config`` (the CLI does,
+# while it starts) imports no numpy.
+_EXPORTS = {
+    "RetrainPolicy": "config",
+    "StreamConfig": "config",
+    "StreamModel": "model",
+    "StreamingService": "service",
+    "StreamStats": "service",
+    "SlidingWindow": "windows",
+    "TumblingWindow": "windows",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

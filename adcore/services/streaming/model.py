@@ -6,6 +6,12 @@ on the recent window. A registry model is never overwritten: refits are labelled
 ``payments@3+r1``, ``+r2``... in the output and events, and are written to the store only
 with ``--save-retrained NAME`` (each refit then becomes the next version of ``NAME``, and
 its label is that ``NAME@version``).
+
+An *online* detector (one with ``score_partial``; :attr:`StreamModel.online`) is not
+refitted to follow the stream: it learns each record right after scoring it
+(:meth:`StreamModel.score_learning`), from the first record it can. A stored online model
+keeps learning the same way, in memory only (the stored version is never changed, and the
+records keep its label). Refits, when asked for, start it afresh on recent records.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class StreamModel:
     ) -> None:
         self.detector: Detector | None = template if fitted else None
         self._template_params = template.get_params()
+        self.online = hasattr(template, "score_partial")  # the wrapper passes it through when it has it
         self.base_ref = base_ref
         self.feature_names = feature_names
         self.n_features = n_features
@@ -76,6 +83,11 @@ class StreamModel:
         return self.detector is not None
 
     @property
+    def template_params(self) -> dict[str, Any]:
+        """The detector's constructor arguments (threshold rule and contamination included)."""
+        return dict(self._template_params)
+
+    @property
     def algorithm(self) -> str:
         algorithm = self._template_params["algorithm"]
         if isinstance(algorithm, str):
@@ -96,6 +108,34 @@ class StreamModel:
         """Scores of a batch (higher = more anomalous)."""
         assert self.detector is not None, "fit first"
         return self.detector.decision_function(X)
+
+    # -- online detectors
+    @property
+    def min_records(self) -> int:
+        """Records an online detector needs before its scores mean anything (1 for others)."""
+        detector = self.detector or Detector(**self._template_params)
+        return int(detector.min_records) if self.online else 1
+
+    def learn(self, X: np.ndarray) -> None:
+        """An online detector learns ``X`` without scoring it (a warm-up); started here if new."""
+        if self.detector is None:
+            self.detector = Detector(**self._template_params)
+        self.detector.partial_fit(X)
+
+    def score_learning(self, X: np.ndarray) -> np.ndarray:
+        """Test-then-train scores of ``X`` (row i by the model that learned rows before it)."""
+        if self.detector is None:
+            detector = Detector(**self._template_params)
+            scores = detector.score_partial(X)
+            self.detector = detector  # only once it worked: a refused first batch leaves none
+            return scores
+        return self.detector.score_partial(X)
+
+    def window_warmup(self, window: int) -> int:
+        """The default warm-up of this detector fitted on a window (see ``streaming.warmup``)."""
+        from adcore.services.streaming.warmup import window_warmup
+
+        return window_warmup(Detector(**self._template_params), window)
 
     def refit(self, X: np.ndarray, feature_names: list[str] | None) -> tuple[float, bool]:
         """Fit a fresh detector (same algorithm and parameters) on ``X``; returns (ms, saved).

@@ -7,9 +7,14 @@ Per micro-batch (see :mod:`adcore.services.streaming.batching`):
    the detector refuses to score because of their data (a ``DataError``);
 2. walk the valid records in *segments* so that per-record semantics do not depend on the
    batch size: warm-up records (before the first fit) are emitted with ``warmup: true`` and
-   a null score; ``--retrain every:N`` splits the batch exactly at every N-th record, so the
-   records after a refit are scored by the new model; each scored segment feeds the drift
-   detector, and a drift with ``--retrain on-drift`` refits at the end of that segment;
+   a null score; a young model's refits as its data grows (:mod:`~adcore.services.streaming.warmup`)
+   and ``--retrain every:N`` split the batch exactly there, so the records after a refit are
+   scored by the new model; so do the drift checks (every half drift window), and each
+   scored segment feeds the drift detector: a drift with ``--retrain on-drift`` refits at
+   the end of that segment, on the records since the drift;
+   an online detector scores each segment test-then-train (``score_partial``: no refits
+   needed), labelled by a threshold that follows its recent scores
+   (:mod:`~adcore.services.streaming.threshold`);
 3. write one output line per valid record, in order, and ``sink.flush()``;
 4. publish the batch's events (``detection.completed`` last), flush the event sinks, and
    only then ``source.commit()``: everything a batch caused is delivered before its input
@@ -51,6 +56,8 @@ from adcore.services.streaming.batching import MicroBatcher
 from adcore.services.streaming.config import StreamConfig
 from adcore.services.streaming.model import StreamModel
 from adcore.services.streaming.records import DecodedBatch, Malformed, OutputEncoder, RecordDecoder
+from adcore.services.streaming.threshold import FollowingThreshold
+from adcore.services.streaming.warmup import next_growth
 from adcore.services.streaming.windows import make_window
 
 
@@ -167,14 +174,37 @@ class StreamingService:
         )
         self.encoder: OutputEncoder | None = None
         self.window = make_window(config.window_type, config.window)
-        self.warmup = int(config.warmup or config.window)
-        self.offset = 0  # valid records so far = offset of the next output record
+        # Test-then-train (an online detector, unless --retrain never freezes it into a window one).
+        self.learning = model.online and self.policy.mode != "never"
+        #: Records a young model (at the start, after a drift) is first fitted on.
+        given = config.warmup
+        self.fit_size = int(given) if given is not None else model.window_warmup(config.window)
+        if model.fitted:
+            self.warmup = 0  # a stored model scores from the first record
+        elif self.learning:
+            self.warmup = int(config.warmup) if config.warmup is not None else model.min_records - 1
+        else:
+            self.warmup = self.fit_size
+        self.offset = 0  # valid records so far = offset of the next output record (= window.n_seen)
         self._since_fit = 0
+        self._grow_from = 0  # the offset a young model's training data starts at
+        self._grow_at: int | None = None  # the offset of its next refit as the data grows
+        self._threshold: FollowingThreshold | None = None
+        if self.learning:
+            params = model.template_params
+            self._threshold = FollowingThreshold(
+                str(params.get("threshold") or "contamination"),
+                float(params.get("contamination") or 0.1),
+                memory=config.window,
+            )
+            if model.fitted:  # a stored model's training scores set the scale until its own come
+                self._threshold.reset(getattr(model.detector, "decision_scores_", None))
         self._drift: Any = None
         self._drift_fed = 0
         self._pending: list[Event] = []
         if config.drift != "none":
             self._drift = self._make_drift(features)  # now, so a bad --drift-param fails before any read
+        self._drift_every = self._drift_cadence()
 
     # ----------------------------------------------------------------- control
     def stop(self) -> None:
@@ -252,7 +282,7 @@ class StreamingService:
                     first_offset=first if n else None,
                     last_offset=first + n - 1 if n else None,
                     model=self.model.label,
-                    threshold=self.model.threshold,
+                    threshold=self.threshold,
                     duration_ms=round((time.perf_counter() - started) * 1000.0, 3),
                     rejected=len(refused),
                 )
@@ -264,7 +294,7 @@ class StreamingService:
         """Once the features are known: the output encoder, and the first fit checked in advance."""
         if self.encoder is None and self.decoder.features is not None:
             self._on_features_known(self.decoder.features)
-            if not self.model.fitted and len(batch) < self.warmup:
+            if not self.model.fitted and not self.learning and len(batch) < self.warmup:
                 # Warm-up records will be written before the first fit: check it can happen.
                 self.model.check_first_fit(self.warmup, len(self.decoder.features))
 
@@ -357,24 +387,87 @@ class StreamingService:
         n = len(records)
         i = 0
         while i < n:
-            if not self.model.fitted:
-                k = min(n - i, max(self.warmup - self.window.n_seen, 1))
+            if self.offset < self.warmup:
+                k = min(n - i, self.warmup - self.offset)
                 done.add(self.encoder.encode(records[i : i + k], metas[i : i + k], None, None, model=None), k)
                 self.window.extend(X[i : i + k])
+                if self.learning:
+                    self.model.learn(X[i : i + k])
                 counts["warmup"] += k
                 self.stats.warmup += k
                 i += k
                 self.offset += k
-                if self.window.n_seen >= self.warmup:
-                    self._refit("initial")
+                if self.offset >= self.warmup and not self.learning:
+                    self._refit("initial", self._young_rows(0))
                 continue
-            k = n - i
-            if self.policy.mode == "every":
-                k = min(k, int(self.policy.every or 1) - self._since_fit)
+            k = min(n - i, self._until_next_fit())
             done.add(self._score(batch, i, i + k, counts, refused), k)
             i += k
-            if self.policy.mode == "every" and self._since_fit >= int(self.policy.every or 1):
-                self._refit("periodic")
+            self._refit_when_due()
+
+    def _until_next_fit(self) -> int:
+        """Records until the next refit or drift check fixed in advance; large when none.
+
+        Growth, ``every:N`` and the drift checks all land on fixed record counts, so a
+        segment never spans one: refits, drift events and so every output line are the same
+        whatever the batch size.
+        """
+        until = 1 << 62
+        if self.policy.mode == "every":
+            until = int(self.policy.every or 1) - self._since_fit
+        if self._grow_at is not None:
+            until = min(until, self._grow_at - self.offset)
+        if self._drift_every:
+            until = min(until, self._drift_every - self.offset % self._drift_every)
+        return max(1, until)
+
+    def _drift_cadence(self) -> int:
+        """Records between two drift checks (0: no drift detector).
+
+        A windowed test (``ks``, ``psi``) runs at most once per update, once half its window
+        is new: fed in half windows, it tests as often as it can. The sequential ones
+        (``adwin``, ``page-hinkley``) find the drift point themselves; checking every 64
+        records bounds how long the model that missed it goes on scoring.
+        """
+        if self._drift is None:
+            return 0
+        window = getattr(self._drift, "window", None)
+        if isinstance(window, int) and window >= 2:
+            return max(1, window // 2)
+        return 64
+
+    def _refit_when_due(self) -> None:
+        if self._grow_at is not None and self.offset >= self._grow_at:
+            self._refit("growing", self._young_rows(self._grow_from))
+        elif self.policy.mode == "every" and self._since_fit >= int(self.policy.every or 1):
+            self._refit("periodic", self.window.contents())
+
+    def _young_rows(self, start: int) -> np.ndarray:
+        """The training rows of a young model whose data starts at offset ``start``; plans its growth.
+
+        Below a full window, the records since ``start`` (all of them: a small model soon
+        replaced by a bigger one, see :mod:`~adcore.services.streaming.warmup`); then the
+        window, as the retrain policy has it. An online detector that learns does not grow:
+        it learns every record anyway.
+        """
+        have = self.offset - start
+        size = self.window.size
+        self._grow_from = start
+        self._grow_at = None
+        if have >= size:
+            return self.window.contents()
+        if not self.learning:
+            point = next_growth(have, self.fit_size, size)
+            self._grow_at = None if point is None else start + point
+        return self.window.recent(have)
+
+    @property
+    def threshold(self) -> float | None:
+        """The threshold labelling the next record: the model's, or the one following an online stream."""
+        if self._threshold is not None:
+            value = self._threshold.value
+            return value if np.isfinite(value) else None
+        return self.model.threshold
 
     def _score(
         self, batch: DecodedBatch, start: int, stop: int, counts: dict[str, int], refused: list[int]
@@ -388,7 +481,8 @@ class StreamingService:
         seg = batch.X[start:stop]
         records, metas = batch.records[start:stop], batch.metadata[start:stop]
         line_numbers = batch.line_numbers[start:stop]
-        scores, rejected = self._scores_of(seg)
+        score = self.model.score_learning if self.learning else self.model.score
+        scores, rejected = self._scores_of(seg, score)
         if rejected:
             self._handle_rejected([batch.rejected(start + j, error) for j, error in sorted(rejected.items())])
             refused += [start + j for j in sorted(rejected)]
@@ -400,8 +494,13 @@ class StreamingService:
             if not keep:
                 return []
         n = len(records)
-        threshold = float(self.model.threshold or 0.0)
-        flags = scores > threshold
+        if self._threshold is not None:
+            label_array, thresholds = self._threshold.labels(scores)
+            flags = label_array.astype(bool)
+        else:
+            threshold = float(self.model.threshold or 0.0)
+            flags = scores > threshold
+            thresholds = None
         labels = flags.astype(np.int64).tolist()
         finite = np.isfinite(scores)
         score_list = scores.tolist() if finite.all() else [jsonio.finite_or_none(s) for s in scores.tolist()]
@@ -422,7 +521,7 @@ class StreamingService:
                         offset=base + j,
                         line_number=line_numbers[j],
                         score=float(scores[j]),
-                        threshold=threshold,
+                        threshold=threshold if thresholds is None else float(thresholds[j]),
                         model=label,
                         record_id=rec.get("id") if hasattr(rec, "get") else None,  # dict or typed
                         metadata=_plain(metas[j]),
@@ -436,15 +535,19 @@ class StreamingService:
             self._check_drift(values, base)
         return out
 
-    def _scores_of(self, X: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    def _scores_of(
+        self, X: np.ndarray, score: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, dict[int, str]]:
         """Scores of ``X``, and the rows the detector refused (a ``DataError``) with the reason.
 
         One vectorised call when all goes well. When the detector refuses the segment, the
         rows it refuses are found by halving (a few calls per bad record, not one per row),
-        so one bad record never costs its neighbours their scores.
+        so one bad record never costs its neighbours their scores. The halves are scored in
+        order, so an online detector's test-then-train scores stay in stream order (it learns
+        the rows it accepts, once each, provided a refusal leaves it unchanged).
         """
         try:
-            return self.model.score(X), {}
+            return score(X), {}
         except DataError as exc:
             refused = exc
         scores = np.zeros(len(X), dtype=np.float64)
@@ -453,22 +556,30 @@ class StreamingService:
             rejected[0] = _one_line(refused)
         else:
             half = len(X) // 2
-            self._isolate(X, 0, half, scores, rejected)
-            self._isolate(X, half, len(X), scores, rejected)
+            self._isolate(score, X, 0, half, scores, rejected)
+            self._isolate(score, X, half, len(X), scores, rejected)
         return scores, rejected
 
-    def _isolate(self, X: np.ndarray, lo: int, hi: int, scores: np.ndarray, rejected: dict[int, str]) -> None:
+    def _isolate(
+        self,
+        score: Callable[[np.ndarray], np.ndarray],
+        X: np.ndarray,
+        lo: int,
+        hi: int,
+        scores: np.ndarray,
+        rejected: dict[int, str],
+    ) -> None:
         """Score rows ``lo:hi`` into ``scores``; rows refused on their own go to ``rejected``."""
         try:
-            scores[lo:hi] = self.model.score(X[lo:hi])
+            scores[lo:hi] = score(X[lo:hi])
             return
         except DataError as exc:
             if hi - lo == 1:
                 rejected[lo] = _one_line(exc)
                 return
         mid = (lo + hi) // 2
-        self._isolate(X, lo, mid, scores, rejected)
-        self._isolate(X, mid, hi, scores, rejected)
+        self._isolate(score, X, lo, mid, scores, rejected)
+        self._isolate(score, X, mid, hi, scores, rejected)
 
     # ---------------------------------------------------------- drift, refit
     def _check_drift(self, values: np.ndarray, base: int) -> None:
@@ -478,8 +589,9 @@ class StreamingService:
         if not signals:
             return
         retrain = self.policy.mode == "on-drift"
-        enough = len(self.window) >= min(self.warmup, self.window.size)
+        enough = len(self.window) >= min(self.fit_size, self.window.size)
         action = ("retrain" if enough else "skipped") if retrain else "none"
+        first = None
         for signal in signals:
             self.stats.drifts += 1
             self._emit(
@@ -495,10 +607,27 @@ class StreamingService:
                     action=action,
                 )
             )
+            at = base + (signal.index - fed_before)
+            first = at if first is None else min(first, at)
         if retrain and enough:
-            self._refit("drift")
+            # The records since the drift (at least a first fit's worth), not the whole window:
+            # most of a window still holds the records before the change.
+            drift_at = int(first if first is not None else self.offset)
+            since = max(self.offset - drift_at, self._drift_refit_size())
+            self._refit("drift", self._young_rows(max(0, self.offset - since)))
 
-    def _refit(self, reason: str) -> None:
+    def _drift_refit_size(self) -> int:
+        """The fewest records a refit after a drift uses.
+
+        A window detector starts small and grows (a warm-up's worth, then x2...); an online
+        detector is not refitted again as records come, so it starts from the records the
+        drift test itself found different (half its window), or a warm-up's worth.
+        """
+        if self.learning:
+            return max(self.fit_size, self._drift_every)
+        return self.fit_size
+
+    def _refit(self, reason: str, X: np.ndarray) -> None:
         """Fit on the window; a refit that fails with a typed error keeps the previous model.
 
         Such a failure (a window the detector refuses, a store that cannot save) is reported
@@ -506,8 +635,7 @@ class StreamingService:
         model at all there is nothing to fall back on, and the cause needs fixing. Any
         other exception is a bug and propagates too.
         """
-        X = self.window.contents()
-        previous_label, previous_threshold = self.model.label, self.model.threshold
+        previous_label, previous_threshold = self.model.label, self.threshold
         self._since_fit = 0
         try:
             fit_ms, saved = self.model.refit(X, self.decoder.features)
@@ -520,6 +648,8 @@ class StreamingService:
             self._refit_failed(reason, X, previous_label, exc)
             return
         self.stats.retrains += 1
+        if self._threshold is not None:
+            self._threshold.reset(getattr(self.model.detector, "decision_scores_", None))
         if self._drift is not None:
             self._drift.reset(X if self.config.drift_on == "features" else None)
         self._emit(
@@ -529,7 +659,7 @@ class StreamingService:
                 offset=self.offset,
                 n_samples=int(X.shape[0]),
                 algorithm=self.model.algorithm,
-                threshold=float(self.model.threshold or 0.0),
+                threshold=float(self.threshold or 0.0),
                 previous_threshold=previous_threshold,
                 model=self.model.label,
                 previous_model=previous_label,

@@ -20,8 +20,9 @@ from typing import Protocol
 import numpy as np
 
 from adcore.errors import ParameterError
+from adcore.services.streaming.config import WINDOW_TYPES
 
-WINDOW_TYPES = ("sliding", "tumbling")
+__all__ = ["WINDOW_TYPES", "SlidingWindow", "TumblingWindow", "Window", "make_window"]
 
 
 class Window(Protocol):
@@ -33,6 +34,8 @@ class Window(Protocol):
     def extend(self, rows: np.ndarray) -> None: ...
 
     def contents(self) -> np.ndarray: ...
+
+    def recent(self, m: int) -> np.ndarray: ...
 
     def __len__(self) -> int: ...
 
@@ -76,6 +79,10 @@ class SlidingWindow:
             return self._buf[: self._count].copy()
         return np.concatenate([self._buf[self._pos :], self._buf[: self._pos]])
 
+    def recent(self, m: int) -> np.ndarray:
+        """A copy of the last ``min(m, len(self))`` rows, oldest first (a young model's data)."""
+        return self.contents()[-max(1, min(m, self._count)) :] if self._count else self.contents()
+
 
 class TumblingWindow:
     """Consecutive blocks of ``size`` rows; :meth:`contents` is the last complete one."""
@@ -114,6 +121,19 @@ class TumblingWindow:
         if self._current is None:
             return np.empty((0, 0))
         return self._current[: self._filled].copy()
+
+    def recent(self, m: int) -> np.ndarray:
+        """A copy of the last ``min(m, size)`` rows seen, across the block boundary if need be.
+
+        A young model (after warm-up, or after a drift) trains on the records it has, not on
+        a block: blocks are for the model that follows the stream once it is grown.
+        """
+        if self._current is None:
+            return np.empty((0, 0))
+        rows = self._current[: self._filled]
+        if self._last is not None:
+            rows = np.concatenate([self._last, rows])
+        return rows[-max(1, min(m, self.size, len(rows))) :].copy()
 
 
 def make_window(kind: str, size: int) -> SlidingWindow | TumblingWindow:
