@@ -373,7 +373,7 @@ def _sample_line(job: dict[str, Any]) -> str | None:
     shown = ", ".join(map(str, skipped[:3])) + (" ..." if len(skipped) > 3 else "")
     note = f"; skipped {plural(len(skipped), 'bad file')}: {shown}" if skipped else ""
     return (
-        f"fitted on a sample of {n_sampled:,} of {plural(int(n_rows), 'row')}"
+        f"fitted on a sample of {n_sampled:,} of {int(n_rows):,} rows"
         f"{' (' + ', '.join(where) + ')' if where else ''}{note}"
     )
 
