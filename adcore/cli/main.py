@@ -74,7 +74,14 @@ def _reader_went_away() -> bool:
 
 
 def main() -> None:
-    sys.exit(run_cli(sys.argv[1:]))
+    code = run_cli(sys.argv[1:])
+    # Everything the command made is about to be torn down with the interpreter: frozen objects
+    # are not traversed by the collector at shutdown, which saves half a second after a run that
+    # imported scikit-learn, scipy and pandas (PyOD's detectors). Nothing runs after this.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -243,7 +243,11 @@ class Detector:
             factory = self.algorithm
             return params_model(self.algorithm_name, None, lambda: factory)
         reg = self._registration()
-        return params_model(reg.qualified_name, reg.metadata.get("params"), reg.load)
+        model = reg.derived.get("params_model")
+        if model is None:  # a stream refits every window: build the model once per registration
+            model = params_model(reg.qualified_name, reg.metadata.get("params"), reg.load)
+            reg.derived["params_model"] = model
+        return model
 
     def _factory(self) -> Callable[..., Any]:
         return self.algorithm if callable(self.algorithm) else self._registration().load()

@@ -9,6 +9,8 @@ and their names may change. One role each:
 - `source`: what a reader returns (feature names plus chunks that know where their rows came from)
 - `csv_reader`, `json_reader`, `numpy_reader`, `parquet_reader`: one reader per format family
 - `writers`: `ScoreWriter` and atomic publishing; `output_formats`: how each format is written
+- `arrow_csv`: pyarrow's CSV parser and writer for large files, same results as `csv_reader` and
+  `output_formats` (which stay the reference and the fallback; `ADCORE_CSV_ENGINE=stdlib` forces them)
 
 At import time they need only numpy and the standard library: pyarrow, orjson and pandas are
 imported inside the functions that need them, so `import adcore.data` stays cheap.

@@ -193,7 +193,9 @@ class _CsvReader:
         self.names = [names[j] for j in self.feat]
 
     def source(self) -> _Source:
-        return _Source(self.names, self._chunks())
+        from adcore.io.arrow_csv import arrow_source  # pyarrow's reader where it reads the same values
+
+        return arrow_source(self) or _Source(self.names, self._chunks())
 
     def _chunks(self) -> Iterator[_Chunk]:
         emitted = False

@@ -62,6 +62,11 @@ class _CsvOut(_Out):
             if not self.started:
                 w.writerow(b.names)
                 self.started = True
+            tw.flush()
+            from adcore.io.arrow_csv import write_rows  # pyarrow's writer where it writes the same values
+
+            if write_rows(f, b.values, b.kinds, "\t" if self.fmt == "tsv" else ","):
+                return
             cols = [v if isinstance(v, list) else _csv_column(v) for v in b.values]
             w.writerows(zip(*cols, strict=True))  # floats go through repr(): exact round trip
             tw.flush()

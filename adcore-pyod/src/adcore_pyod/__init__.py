@@ -2,8 +2,10 @@
 
 Registration reads the shipped ``catalog.json`` (see :mod:`adcore_pyod.generate`), so
 ``adcore algos`` imports neither PyOD nor scikit-learn. Each factory is a lazy
-``"pyod.models.x:Class"`` reference: building a detector imports exactly that PyOD
-module and calls PyOD's own class, so scores equal PyOD's ``decision_scores_``.
+``"adcore_pyod.models:x.Class"`` reference: building a detector imports exactly the PyOD
+module ``pyod.models.x``, turns on numba's on-disk cache for its kernels (compiled once per
+machine, not per process: :mod:`adcore_pyod.compile_cache`) and calls PyOD's own class, so
+scores equal PyOD's ``decision_scores_``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ HEAVY_MODULES = ("pyod", "sklearn", "scipy", "numba", "torch")
 
 @hookimpl
 def register_detectors(register: Register) -> None:
-    from adcore_pyod import curation
+    from adcore_pyod import curation, models
     from adcore_pyod.catalog import detectors
 
     for entry in detectors():
@@ -30,7 +32,7 @@ def register_detectors(register: Register) -> None:
             summary = f"{summary} [{note}]"
         register(
             entry["name"],
-            entry["factory"],
+            models.reference(entry["factory"]),
             summary=summary,
             params=entry["params"],
             needs=tuple(needs),
