@@ -95,7 +95,9 @@ PORTS: tuple[Port, ...] = (
         {
             **COMMON_KEYWORDS,
             "types": "event types the callback receives (one or several of "
-            "detection.completed, anomaly.detected, drift.detected, model.retrained); empty means all",
+            "detection.completed, anomaly.detected, drift.detected, model.retrained, model.refit_failed, "
+            "model.saved, bench.completed, job.queued, job.started, job.finished, job.failed); "
+            "empty means all",
         },
     ),
     Port("register_executors", "executor", "batch executor", dict(COMMON_KEYWORDS), schemes=True),
@@ -188,19 +190,20 @@ def register_event_subscribers(register: Register) -> None:
     """Subscribe to the events that streams and the server publish.
 
     Called when a stream starts (``adcore stream``, ``adcore.open_stream``), when ``adcore
-    serve`` starts, and by ``adcore fit`` when it saves a model. Each subscriber receives
-    every event of the types it asked for: in a stream, after the micro-batch that caused
-    it was written and flushed, on the stream's thread (return quickly; hand slow work to
-    a queue); in the server, after the response body was built, on one background thread,
-    in order. An exception is reported once (on stderr, or in the server log) and never
-    stops a stream nor fails a request.
+    serve`` or ``adcore worker`` starts (the jobs' events), and by ``adcore fit`` when it saves
+    a model. Each subscriber receives every event of the types it asked for: in a stream,
+    after the micro-batch that caused it was written and flushed, on the stream's thread
+    (return quickly; hand slow work to a queue); in the server, after the response body was
+    built, on one background thread, in order; in ``adcore worker``, in the job's process. An exception is
+    reported once (on stderr, or in the server log) and never stops a stream nor fails a request.
 
     :param register: ``register(name, callback, *, types=(), summary="", needs=(),
         install=None, extra={})``. ``callback(event)`` receives an ``adcore.domain.events.Event``
         (``event.type``, ``event.to_dict()``), or is a lazy ``"module:attr"`` string.
         ``types`` limits it to some of ``detection.completed``, ``anomaly.detected``,
         ``drift.detected``, ``model.retrained``, ``model.refit_failed``, ``model.saved``,
-        ``bench.completed`` (``adcore.domain.events.EVENT_TYPES``); empty means all (an
+        ``bench.completed``, ``job.queued``, ``job.started``, ``job.finished``, ``job.failed``
+        (``adcore.domain.events.EVENT_TYPES``); empty means all (an
         unknown type refuses the registration). ``summary``, ``needs``, ``install`` and
         ``extra`` mean what they mean for every port. Any other keyword is refused.
     """

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # System packages the service tests need that the machine may lack: Chromium, for the
 # dashboard test (tests/test_server_dashboard.py drives it with Playwright; Playwright
-# never downloads a browser here). Called by scripts/test.sh. Idempotent and fast when
-# everything is there: it only runs apt-get when a package is missing and it is root.
+# never downloads a browser here), and redis-server, for the job-queue tests
+# (tests/test_jobs_*.py start one on a free loopback port). Called by scripts/test.sh.
+# Idempotent and fast when everything is there: it only runs apt-get when a package is
+# missing and it is root.
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

@@ -14,7 +14,7 @@ python -m pip install -q --upgrade pip
 
 # torch is pinned: 2.13.0 is the CPU build this project tests against (any other
 # version pulls a multi-GB CUDA build).
-EDITABLE=(-e ".[test,server,postgres,parquet,pandas,plot,lint,reference]")
+EDITABLE=(-e ".[test,server,jobs,postgres,parquet,pandas,plot,lint,reference]")
 for plugin in adcore-sklearn adcore-pyod adcore-torch adcore-kafka adcore-dask adcore-mlflow plugins/example plugins/template; do
     [ -f "$plugin/pyproject.toml" ] && EDITABLE+=(-e "./$plugin[test]")
 done
@@ -23,7 +23,8 @@ if [ -f adcore-torch/pyproject.toml ]; then
 fi
 python -m pip install -q "${EDITABLE[@]}"
 
-# System packages some service tests use (PostgreSQL ships with the machine; Chromium does not).
+# System packages some service tests use (PostgreSQL ships with the machine; Chromium and
+# redis-server do not).
 if [ -f scripts/system-deps.sh ]; then
     bash scripts/system-deps.sh
 fi

@@ -17,6 +17,10 @@ from adcore.domain.events import (
     DetectionCompleted,
     DriftDetected,
     EventBus,
+    JobFailed,
+    JobFinished,
+    JobQueued,
+    JobStarted,
     ModelRetrained,
     ModelSaved,
     RefitFailed,
@@ -49,6 +53,18 @@ SAMPLES = [
         stream="s1", reason="periodic", offset=900, n_samples=100, algorithm="pyod:knn", model="payments@2",
         error="pyod:knn rejected the data (100 rows): Expected n_neighbors < n_samples_fit",
         error_type="DataError", parameter=None,
+    ),
+    JobQueued(
+        stream="job:ab12", job="ab12", kind="score", priority="high", input="/data/in.csv", output="/o.csv",
+    ),
+    JobStarted(stream="job:ab12", job="ab12", kind="score", priority="high", worker="w1", attempt=2),
+    JobFinished(
+        stream="job:ab12", job="ab12", kind="score", priority="high", seconds=1.5, output="/data/o.csv",
+        summary={"n_rows": 100, "n_anomalies": 3},
+    ),
+    JobFailed(
+        stream="job:ab12", job="ab12", kind="fit", priority="low", seconds=0.1,
+        error="/data/in.csv: no such file", error_type="DataError",
     ),
     ModelSaved(
         stream="serve:fit", model="payments@3", name="payments", version=3, algorithm="core:hbos",

@@ -169,6 +169,8 @@ def test_adcore_stream_feeds_the_new_monitors(tmp_path, prometheus):
             "-m",
             "adcore.cli.main",
             "stream",
+            "--algo",
+            "core:hbos",
             "--window",
             "100",
             "--monitor",

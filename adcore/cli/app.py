@@ -16,6 +16,8 @@ BUILTIN_COMMAND_MODULES = (
     "adcore.cli.models",
     "adcore.cli.stream",
     "adcore.cli.serve",
+    "adcore.cli.worker",
+    "adcore.cli.jobs",
 )
 
 

@@ -42,6 +42,12 @@ RATE_LIMIT = typer.Option(50.0, "--rate-limit", help="Requests per second per cl
 BURST = typer.Option(100, "--burst", help="Requests a client may send at once before the rate applies.")
 CONCURRENCY = typer.Option(0, "--concurrency", help="CPU-heavy calls run at once (default: the CPU count).")
 MONITOR = typer.Option(None, "--monitor", help="Monitor receiving events, e.g. jsonlog (repeatable).")
+QUEUE = typer.Option(
+    None,
+    "--queue",
+    help="Redis URL for /v1/jobs, run by 'adcore worker' (default: $ADCORE_QUEUE; none: in-process, "
+    "lost on restart).",
+)
 LOG_LEVEL = typer.Option("info", "--log-level", help="uvicorn log level: critical..debug.")
 
 
@@ -61,6 +67,7 @@ def register(app: typer.Typer) -> None:
         burst: int = BURST,
         concurrency: int = CONCURRENCY,
         monitor: list[str] = MONITOR,
+        queue: str = QUEUE,
         log_level: str = LOG_LEVEL,
         insecure_no_key: bool = INSECURE_NO_KEY,
     ) -> None:
@@ -71,6 +78,7 @@ def register(app: typer.Typer) -> None:
         served unless you pass --insecure-no-key. See docs/server.md.
         """
         from adcore.server.settings import ServerSettings
+        from adcore.services.jobs.queue import queue_url
 
         settings = ServerSettings.from_env().replace(
             host=host,
@@ -84,6 +92,7 @@ def register(app: typer.Typer) -> None:
             rate_limit=rate_limit,
             rate_burst=burst,
             monitors=tuple(monitor or ()),
+            queue=queue_url(queue),
             **({"concurrency": concurrency} if concurrency > 0 else {}),
         )
         _require_server_extra()

@@ -1,14 +1,16 @@
 """Events: what a stream run or the server tells the outside world, and the bus that delivers them.
 
-Seven event types, each a small frozen dataclass whose ``to_dict()`` is plain JSON:
+Eleven event types, each a small frozen dataclass whose ``to_dict()`` is plain JSON:
 ``detection.completed`` (one per micro-batch, or per scoring request), ``anomaly.detected``
 (one per anomalous record), ``drift.detected``, ``model.retrained`` (a stream's fit),
 ``model.refit_failed`` (a stream's fit that failed, the previous model kept) and
 ``model.saved`` (a model version written to the store by a stream, ``adcore fit`` or
 ``POST /v1/models``) and ``bench.completed`` (``adcore bench``: every record of the run, for
-trackers such as adcore-mlflow). Every event has ``id`` (a UUID4), ``type``, ``timestamp`` (UTC
-ISO-8601 with ``Z``) and ``stream`` (the id of the run that emitted it, so events from
-several runs in one sink can be told apart; ``serve:...`` for the server's).
+trackers such as adcore-mlflow), and the asynchronous jobs' ``job.queued``, ``job.started``,
+``job.finished`` and ``job.failed`` (``POST /v1/jobs``, ``adcore worker``). Every event has
+``id`` (a UUID4), ``type``, ``timestamp`` (UTC ISO-8601 with ``Z``) and ``stream`` (the id
+of the run that emitted it, so events from several runs in one sink can be told apart;
+``serve:...`` for the server's, ``job:<id>`` for a job's).
 
 The :class:`EventBus` publishes each event through the three places a deployment may
 listen: monitors (``register_monitors``: ``record(event)``), sinks of the messaging port
@@ -245,6 +247,61 @@ class BenchCompleted(Event):
     seed: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class JobQueued(Event):
+    """An asynchronous job was accepted (``POST /v1/jobs``) and waits for a worker.
+
+    ``job`` is its id, ``kind`` ``score``/``fit``/``detect``, ``priority`` ``high``/``normal``/``low``;
+    ``input``/``output`` its URIs (``None`` for inline ``detect`` rows). ``stream`` is ``job:<id>``.
+    """
+
+    type: ClassVar[str] = "job.queued"
+    job: str
+    kind: str
+    priority: str
+    input: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStarted(Event):
+    """A worker (``worker``: its name, or ``embedded``) started running a job; a rerun after a
+    dead worker publishes it again with ``attempt`` one higher."""
+
+    type: ClassVar[str] = "job.started"
+    job: str
+    kind: str
+    priority: str
+    worker: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFinished(Event):
+    """A job finished: ``seconds`` it ran, ``output`` it wrote, ``summary`` (rows, anomalies, model)."""
+
+    type: ClassVar[str] = "job.finished"
+    job: str
+    kind: str
+    priority: str
+    seconds: float
+    output: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFailed(Event):
+    """A job failed: ``error`` is the one line the CLI would print, ``error_type`` its class."""
+
+    type: ClassVar[str] = "job.failed"
+    job: str
+    kind: str
+    priority: str
+    seconds: float
+    error: str
+    error_type: str
+
+
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -255,6 +312,10 @@ EVENT_CLASSES: dict[str, type[Event]] = {
         RefitFailed,
         ModelSaved,
         BenchCompleted,
+        JobQueued,
+        JobStarted,
+        JobFinished,
+        JobFailed,
     )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_CLASSES)

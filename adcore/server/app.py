@@ -28,7 +28,7 @@ from adcore.server.guards import AccessMiddleware, FramingGuardMiddleware, Metho
 from adcore.server.jsonbody import StrictJSONRoute
 from adcore.server.limits import BodySizeLimitMiddleware
 from adcore.server.metrics import RequestMetricsMiddleware
-from adcore.server.routes import activity, algorithms, dashboard, detect, health, metrics, models
+from adcore.server.routes import activity, algorithms, dashboard, detect, health, jobs, metrics, models
 from adcore.server.routes.common import AUTH_ERRORS, LIMITED_ERRORS
 from adcore.server.settings import ServerSettings
 from adcore.server.state import ServerState
@@ -79,7 +79,7 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
     app.include_router(health.build_readiness_router(), dependencies=authenticated, responses=AUTH_ERRORS)
     app.include_router(metrics.build_router(), dependencies=authenticated, responses=AUTH_ERRORS)
     app.include_router(_openapi_router(app), dependencies=authenticated)
-    for module in (detect, algorithms, models, activity):
+    for module in (detect, algorithms, models, activity, jobs):
         app.include_router(module.build_router(), dependencies=limited, responses=LIMITED_ERRORS)
     app.include_router(dashboard.build_router())
     plugin_host.add_routes(

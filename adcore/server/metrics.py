@@ -57,6 +57,10 @@ class ServerMetrics:
         self.in_flight = Gauge("adcore_http_requests_in_flight", "Requests being served.", registry=r)
         self.domain = PrometheusMonitor(self.registry)
 
+    def watch_jobs(self, jobs: Any) -> None:
+        """Expose ``jobs``' queue depths, outcomes and durations (read at each scrape)."""
+        self.registry.register(JobsCollector(jobs))
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
@@ -65,6 +69,50 @@ class ServerMetrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry)
+
+
+class JobsCollector:
+    """``adcore_jobs_*``, read from the job queue at scrape time.
+
+    With Redis the figures are every worker's (they count into Redis), so any API instance
+    reports the same totals; with the embedded pool, this process's.
+    """
+
+    def __init__(self, jobs: Any) -> None:
+        self.jobs = jobs
+
+    def describe(self) -> list[Any]:
+        return []  # collected lazily: a scrape must not fail because Redis is briefly away at start-up
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        from adcore.services.jobs.execution import DURATION_BUCKETS
+
+        try:
+            depths = self.jobs.depths()
+            stats = self.jobs.stats()
+        except Exception:  # Redis away: the other metrics still answer
+            return
+        depth = GaugeMetricFamily(
+            "adcore_jobs_queued", "Jobs waiting for a worker, by priority.", labels=["priority"]
+        )
+        for priority, n in depths.items():
+            depth.add_metric([priority], n)
+        yield depth
+        outcomes = CounterMetricFamily(
+            "adcore_jobs_completed", "Jobs that ended, by kind and status.", labels=["kind", "status"]
+        )
+        for (kind, status), n in sorted(stats["outcomes"].items()):
+            outcomes.add_metric([kind, status], n)
+        yield outcomes
+        durations = HistogramMetricFamily(
+            "adcore_jobs_duration_seconds", "Time a job ran on its worker, by kind.", labels=["kind"]
+        )
+        for kind, row in sorted(stats["durations"].items()):
+            buckets = [(str(b), row[i]) for i, b in enumerate(DURATION_BUCKETS)] + [("+Inf", row[-1])]
+            durations.add_metric([kind], buckets, row[-2])
+        yield durations
 
 
 class RequestMetricsMiddleware:

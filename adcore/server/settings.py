@@ -20,7 +20,6 @@ API_KEY_ENV = "ADCORE_API_KEY"
 SETTINGS_ENV = "ADCORE_SERVE_SETTINGS"
 
 
-
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything the app needs to know; defaults are safe for a laptop.
@@ -47,6 +46,10 @@ class ServerSettings:
     drift_alpha: float = 1e-4
     model_cache: int = 16
     monitors: tuple[str, ...] = ()
+    #: jobs (``/v1/jobs``): a ``redis://`` URL for RQ workers, or None for the in-process pool
+    queue: str | None = field(default=None, repr=False)
+    job_workers: int = 2
+    max_queued_jobs: int = 1000
 
     def __post_init__(self) -> None:
         positive = {
@@ -63,6 +66,8 @@ class ServerSettings:
             "drift_window": self.drift_window >= 10,
             "drift_alpha": 0 < self.drift_alpha < 1,
             "model_cache": self.model_cache >= 1,
+            "job_workers": self.job_workers >= 1,
+            "max_queued_jobs": self.max_queued_jobs >= 1,
         }
         bad = [name for name, ok in positive.items() if not ok]
         if bad:

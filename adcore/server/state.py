@@ -42,6 +42,7 @@ class ServerState:
     stores: ThreadStores
     events: EventPublisher
     host: Any = None
+    jobs: Any = None  # adcore.services.jobs.queue.JobQueue: Redis (--queue) or the in-process pool
     _cpu_limiter: Any = None
     _algorithms: list[dict[str, Any]] | None = field(default=None)
 
@@ -57,7 +58,8 @@ class ServerState:
             subscribers=load_subscribers(host=host, on_error=_log_listener_error),
             on_error=_log_listener_error,
         )
-        return cls(
+        events = EventPublisher(bus)
+        state = cls(
             settings=settings,
             metrics=metrics,
             activity=Activity(settings.recent),
@@ -69,9 +71,12 @@ class ServerState:
             ),
             rate_limiter=TokenBucketLimiter(settings.rate_limit, settings.rate_burst),
             stores=ThreadStores(settings.store),
-            events=EventPublisher(bus),
+            events=events,
             host=host,
         )
+        state.jobs = _job_queue(settings, events)
+        metrics.watch_jobs(state.jobs)
+        return state
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking ``fn`` in a worker thread, at most ``concurrency`` at a time.
@@ -148,6 +153,8 @@ class ServerState:
         ]
 
     def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.close()
         self.events.close()
 
 
@@ -194,6 +201,21 @@ def _scoring_events(
             )
         )
     return out
+
+
+def _job_queue(settings: ServerSettings, events: EventPublisher) -> Any:
+    """RQ on ``settings.queue``, else the in-process pool (whose job events go to the server's bus)."""
+    from adcore.services.jobs.queue import open_queue
+
+    if settings.queue:
+        return open_queue(settings.queue)
+    return open_queue(
+        None,
+        workers=settings.job_workers,
+        max_queued=settings.max_queued_jobs,
+        store=settings.store,
+        publish=events.publish,
+    )
 
 
 def _number(value: Any) -> float | None:

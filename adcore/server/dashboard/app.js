@@ -1,4 +1,4 @@
-// adcore dashboard: models, recent detections with a score histogram, drift events.
+// adcore dashboard: models, recent detections with a score histogram, drift events, recent jobs.
 // Plain DOM, no framework, no build step. Text goes in through textContent only, never
 // innerHTML, so a model or feature name cannot inject markup.
 "use strict";
@@ -128,6 +128,21 @@ function renderDrift(events) {
   $("drift-empty").hidden = events.length > 0;
 }
 
+function renderJobs(jobs) {
+  const body = $("jobs").tBodies[0];
+  body.replaceChildren(...jobs.map((j) => el("tr", { class: "job-row " + j.status },
+    el("td", {}, when(j.created_at)),
+    el("td", {}, j.id.slice(0, 12)),
+    el("td", {}, j.kind),
+    el("td", {}, j.priority),
+    el("td", { class: "job-status" }, j.status),
+    el("td", { class: "num" }, j.n_rows ?? "–"),
+    el("td", { class: "num" }, j.n_anomalies ?? "–"),
+    el("td", {}, j.error ? j.error.type + ": " + j.error.message : (j.output || j.model || "–")),
+  )));
+  $("jobs-empty").hidden = jobs.length > 0;
+}
+
 function setStatus(text, isError) {
   const status = $("status");
   status.textContent = text;
@@ -136,13 +151,14 @@ function setStatus(text, isError) {
 
 async function refresh() {
   try {
-    const [models, detections, drift] = await Promise.all([
-      api("/v1/models"), api("/v1/detections?limit=50"), api("/v1/drift?limit=50"),
+    const [models, detections, drift, jobs] = await Promise.all([
+      api("/v1/models"), api("/v1/detections?limit=50"), api("/v1/drift?limit=50"), api("/v1/jobs?limit=20"),
     ]);
     $("auth").hidden = true;
     renderModels(models.models);
     renderDetections(detections.detections);
     renderDrift(drift.events);
+    renderJobs(jobs.jobs);
     setStatus("updated " + new Date().toLocaleTimeString(), false);
     document.body.dataset.loaded = "true";
   } catch (error) {
