@@ -2,7 +2,8 @@
 # System packages the service tests need that the machine may lack: Chromium, for the
 # dashboard test (tests/test_server_dashboard.py drives it with Playwright; Playwright
 # never downloads a browser here), and redis-server, for the job-queue tests
-# (tests/test_jobs_*.py start one on a free loopback port). Called by scripts/test.sh.
+# (tests/test_jobs_*.py start one on a free loopback port), and Prometheus Alertmanager, for
+# the alert sinks' tests (tests/test_alerts.py). Called by scripts/test.sh.
 # Idempotent and fast when everything is there: it only runs apt-get when a package is
 # missing and it is root.
 set -euo pipefail
@@ -10,6 +11,7 @@ set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

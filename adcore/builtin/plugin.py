@@ -116,6 +116,16 @@ def register_monitors(register: Register) -> None:
         summary="Prometheus metrics by algorithm ($ADCORE_PROMETHEUS_PORT or a textfile; serve: /metrics)",
         needs=["prometheus-client"],
     )
+    register(
+        "alertmanager",
+        "adcore.builtin.alerts.alertmanager:AlertmanagerMonitor",
+        summary="Anomaly and drift alerts to Alertmanager's v2 API ($ADCORE_ALERTMANAGER_URL), grouped",
+    )
+    register(
+        "webhook",
+        "adcore.builtin.alerts.webhook:WebhookMonitor",
+        summary="Anomaly and drift alerts as HMAC-signed JSON to $ADCORE_WEBHOOK_URL, grouped",
+    )
 
 
 @hookimpl
