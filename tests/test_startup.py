@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("torch", "pyod", "sklearn", "scipy", "pandas", "fastapi", "numba", "pyarrow")
+HEAVY = ("torch", "pyod", "sklearn", "scipy", "pandas", "fastapi", "numba", "pyarrow", "opentelemetry")
 
 PROBE = """
 import io, json, sys, contextlib

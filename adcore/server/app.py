@@ -96,6 +96,12 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
     app.add_middleware(AccessMiddleware, limiter=state.rate_limiter, api_key=settings.api_key)
     app.add_middleware(FramingGuardMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
+    from adcore.services import tracing
+
+    if tracing.enabled():  # outermost: the request's span covers every other middleware
+        from adcore.server.tracing import TracingMiddleware
+
+        app.add_middleware(TracingMiddleware)
     return app
 
 

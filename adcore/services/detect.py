@@ -67,10 +67,15 @@ def fit_detect(detector: Detector, dataset: Dataset, *, y: Any = None) -> Detect
     such as a stacking ensemble. ``metadata["fit_seconds"]`` times the fit alone;
     ``import_seconds`` is the library import that preceded it, when there was one.
     """
-    import_seconds = import_detector_code(detector)
-    started = time.perf_counter()
-    detector.fit(dataset.X, y)
-    fit_seconds = time.perf_counter() - started
+    from adcore.services import tracing
+
+    with tracing.span(
+        "adcore.fit", algorithm=detector.algorithm_name, rows=dataset.n_samples, features=dataset.n_features
+    ):
+        import_seconds = import_detector_code(detector)
+        started = time.perf_counter()
+        detector.fit(dataset.X, y)
+        fit_seconds = time.perf_counter() - started
     metadata: dict[str, Any] = {
         "fit_seconds": round(fit_seconds, 6),
         "n_samples": dataset.n_samples,

@@ -103,14 +103,20 @@ def explain(
         raise ParameterError(f"{len(names)} feature names for {matrix.shape[1]} features")
     if top is not None and top < 1:
         raise ParameterError(f"top must be at least 1, got {top}")
-    baseline = _baseline(detector, reference, matrix.shape[1])
-    if engine == "perturbation":
-        values = perturbation_attributions(detector, matrix, baseline)
-    elif engine == "shap":
-        background = np.atleast_2d(reference if reference is not None else baseline)
-        values = shap_attributions(detector, matrix, background)
-    else:
-        raise ParameterError(f"unknown explanation engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    from adcore.services import tracing
+
+    algorithm = getattr(detector, "algorithm_name", None) or type(detector).__name__
+    with tracing.span(
+        "adcore.explain", algorithm=algorithm, rows=matrix.shape[0], features=matrix.shape[1], engine=engine
+    ):
+        baseline = _baseline(detector, reference, matrix.shape[1])
+        if engine == "perturbation":
+            values = perturbation_attributions(detector, matrix, baseline)
+        elif engine == "shap":
+            background = np.atleast_2d(reference if reference is not None else baseline)
+            values = shap_attributions(detector, matrix, background)
+        else:
+            raise ParameterError(f"unknown explanation engine {engine!r}; choose one of {', '.join(ENGINES)}")
     order = np.argsort(-values, axis=1, kind="stable")
     if top is not None:
         order = order[:, :top]

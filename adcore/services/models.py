@@ -30,6 +30,7 @@ from adcore.domain.results import DetectionResult
 from adcore.domain.schema import TrainingSchema, check_schema
 from adcore.errors import MissingDependencyError, NotFittedError, StoreError
 from adcore.io.jsonio import jsonable
+from adcore.services import tracing
 from adcore.services.registry import (
     ModelRecord,
     ModelStore,
@@ -157,11 +158,13 @@ class Model:
         target = name or self.name
         if target is None:
             raise StoreError("give the model a name: model.save('payments')")
-        draft = self.to_record(target)
-        data = self.to_bytes()
-        draft = draft.replace(sha256=sha256_hex(data), size=len(data))
-        with _opened(store if store is not None else self.store) as opened:
-            self.record = opened.add(draft, data)
+        with tracing.span("adcore.store.save", algorithm=self.algorithm, model=target):
+            draft = self.to_record(target)
+            data = self.to_bytes()
+            draft = draft.replace(sha256=sha256_hex(data), size=len(data))
+            with _opened(store if store is not None else self.store) as opened:
+                self.record = opened.add(draft, data)
+            tracing.set_attributes(model=self.record.ref, bytes=len(data))
         self.name = target
         return self.record
 
@@ -181,13 +184,20 @@ class Model:
 
     def score_dataset(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """Scores and labels (vs the stored threshold) of a dataset's rows, after the schema check."""
-        check_schema(self.schema, dataset.feature_names, model=self.ref or "the model")
-        if dataset.n_samples == 0:
-            return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64)
-        det = self.detector
-        scores = det.score_matrix(dataset.X)  # the library's complaints typed, as at fit
-        _check_scoreable(scores, self.ref or self.algorithm)
-        return scores, (scores > self.threshold).astype(np.int64)
+        with tracing.span(
+            "adcore.score",
+            algorithm=self.algorithm,
+            model=self.ref,
+            rows=dataset.n_samples,
+            features=dataset.n_features,
+        ):
+            check_schema(self.schema, dataset.feature_names, model=self.ref or "the model")
+            if dataset.n_samples == 0:
+                return np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64)
+            det = self.detector
+            scores = det.score_matrix(dataset.X)  # the library's complaints typed, as at fit
+            _check_scoreable(scores, self.ref or self.algorithm)
+            return scores, (scores > self.threshold).astype(np.int64)
 
     def confidence(self, scores: np.ndarray) -> np.ndarray:
         """How sure each label is, in [0.5, 1] (see :meth:`Detector.predict_confidence`)."""
@@ -403,10 +413,12 @@ def load_model(ref: str, store: str | ModelStore | None = None) -> Model:
     Raises ``ModelNotFoundError`` for an unknown name or version and ``IntegrityError``
     when the artifact was modified or truncated after saving: it is then never unpickled.
     """
-    name, version = parse_model_ref(ref)
-    with _opened(store, create=False) as opened:
-        record = opened.get(name, version)
-        data = verify_artifact(record, opened.read_artifact(record))
-    model = Model.from_bytes(data, record=record)
+    with tracing.span("adcore.store.load", model=ref):
+        name, version = parse_model_ref(ref)
+        with _opened(store, create=False) as opened:
+            record = opened.get(name, version)
+            data = verify_artifact(record, opened.read_artifact(record))
+        model = Model.from_bytes(data, record=record)
+        tracing.set_attributes(model=record.ref, algorithm=record.algorithm, bytes=len(data))
     model.store = store
     return model

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adcore.errors import AdcoreError
+from adcore.services import tracing
 from confluent_kafka import KafkaError, KafkaException
 
 from adcore_kafka.clients import ErrorTracker, make_producer
@@ -32,6 +33,12 @@ from adcore_kafka.metadata import KEY, key_bytes, source_partition
 
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: let the partitioner choose
 _METADATA_TIMEOUT = 10.0
+
+
+def _trace_headers() -> list[tuple[str, bytes]] | None:
+    """The current span's W3C context as Kafka headers, so consumers continue the trace; None when off."""
+    carrier = tracing.inject()
+    return [(k, v.encode("latin-1")) for k, v in carrier.items()] or None
 
 
 class KafkaDeliveryError(AdcoreError):
@@ -57,7 +64,7 @@ class KafkaSink:
     def write(self, value: bytes | str, metadata: Mapping[str, Any] | None = None) -> None:
         """Queue one record with its input's key (see the module docstring)."""
         key = key_bytes(metadata)
-        self._produce(value, key, self._partition_for(metadata, key))
+        self._produce(value, key, self._partition_for(metadata, key), _trace_headers())
 
     def write_many(
         self, values: Sequence[bytes], metadata: Sequence[Mapping[str, Any] | None] | None = None
@@ -66,6 +73,7 @@ class KafkaSink:
         produce, topic = self._producer.produce, self.topic
         if metadata is None:
             metadata = [None] * len(values)
+        headers = _trace_headers()  # the batch span's context, the same for the whole batch
         for value, meta in zip(values, metadata, strict=True):
             key = meta.get(KEY) if meta else None  # the common case inline: a text key
             if type(key) is str:
@@ -74,16 +82,19 @@ class KafkaSink:
                 key = key_bytes(meta)
                 partition = self._partition_for(meta, key)
             try:
-                produce(topic, value, key, partition)
+                if headers is None:
+                    produce(topic, value, key, partition)
+                else:
+                    produce(topic, value, key, partition, headers=headers)
             except (BufferError, KafkaException):
-                self._produce(value, key, partition)  # waits for room, or names the refusal
+                self._produce(value, key, partition, headers)  # waits for room, or names the refusal
 
     def write_event(self, payload: bytes, event: Any) -> None:
         """Queue one event (``payload`` is its JSON), keyed and labelled by :mod:`adcore_kafka.events`."""
         if self.types is not None and event.type not in self.types:
             return
         key, headers = event_record(event)
-        self._produce(payload, key, _ANY_PARTITION, headers)
+        self._produce(payload, key, _ANY_PARTITION, headers + (_trace_headers() or []))
 
     def write_malformed(self, item: Any) -> None:
         """Queue a dead letter: the original record, the error and its origin in headers."""

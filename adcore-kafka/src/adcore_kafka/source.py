@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adcore.messaging import Item, Message
+from adcore.services import tracing
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from adcore_kafka.clients import ErrorTracker, log, make_consumer
@@ -55,6 +56,19 @@ _RETRIABLE_COMMIT = {
 _NO_OFFSET = KafkaError._NO_OFFSET  # nothing to commit: not an error
 
 TP = tuple[str, int]
+#: Trace contexts kept between two batches: the batch span links to at most this many anyway.
+_MAX_TRACE_CONTEXTS = 1024
+_TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def _keep_trace_context(msg: Any, into: list[dict[str, str]]) -> None:
+    """Append the record's W3C trace headers to ``into``, if it has a ``traceparent``."""
+    headers = msg.headers()
+    if not headers or len(into) >= _MAX_TRACE_CONTEXTS:
+        return
+    carrier = {k: v.decode("latin-1") for k, v in headers if k in _TRACE_HEADERS and isinstance(v, bytes)}
+    if "traceparent" in carrier:
+        into.append(carrier)
 
 
 class KafkaSource:
@@ -76,6 +90,9 @@ class KafkaSource:
         self._stale: dict[int, Message] = {}  # id -> handed-out record of a revoked partition
         self._reported: set[int] = set()
         self._closed = False
+        # W3C trace context of the records polled since the service last took them (tracing on only).
+        self._traced = tracing.enabled()
+        self._trace_contexts: list[dict[str, str]] = []
         self._consumer.subscribe(
             list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -88,6 +105,7 @@ class KafkaSource:
         out: list[Message] = []
         append = out.append
         positions = self._positions
+        traced = self._traced
         for msg in messages:  # the hot loop: one Message per record, no call that can be avoided
             if msg.error() is not None:
                 self._on_error(msg.error())
@@ -107,9 +125,20 @@ class KafkaSource:
                 meta = record_metadata(topic, partition, offset, key)
             # A tombstone (null value) reads as a blank line: skipped, never a crash, offset committed.
             append(Message(b"" if value is None else value, meta))
+            if traced:
+                _keep_trace_context(msg, self._trace_contexts)
             positions[(topic, partition)] = offset + 1
         self._handed.extend(out)
         return out  # type: ignore[return-value]
+
+    def take_trace_contexts(self) -> list[dict[str, str]]:
+        """The ``traceparent`` (and ``tracestate``) of the records polled since the last call.
+
+        The streaming service's ``adcore.stream.batch`` span continues or links to them
+        (see docs/tracing.md). Empty when tracing is off: the headers are then never read.
+        """
+        taken, self._trace_contexts = self._trace_contexts, []
+        return taken
 
     def retain(self, items: list[Item]) -> list[Item]:
         """``items`` without the records of partitions revoked since they were polled."""

@@ -64,13 +64,18 @@ def build_router() -> APIRouter:
         finished, failed or canceled.
         """
         from adcore.domain.events import JobQueued
+        from adcore.services import tracing
         from adcore.services.jobs.model import JobRequest
         from adcore.services.jobs.roots import checked_request
+        from adcore.services.jobs.runner import TRACE_FIELD
 
         request = JobRequest.parse(body)
         if request.kind == "detect":
             _check_rows(state, request.spec.get("data"))
         request = checked_request(request)  # 403 before anything is enqueued
+        carrier = tracing.inject()  # {} when tracing is off: nothing added
+        if carrier:  # the worker's adcore.job span continues this request's trace
+            request.spec[TRACE_FIELD] = carrier
         record, new = await run_in_threadpool(state.jobs.submit, request, idempotency_key=idempotency_key)
         if new and state.events.wants(JobQueued.type):
             state.events.publish([

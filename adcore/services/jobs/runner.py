@@ -25,6 +25,9 @@ from typing import Any
 from adcore.errors import ParameterError
 
 MARKER_SUFFIX = ".done.json"
+#: The job payload's field holding the submitter's W3C trace context (``{"traceparent": ...}``),
+#: set by ``POST /v1/jobs`` when tracing is on, so the job's span joins the request's trace.
+TRACE_FIELD = "trace_context"
 
 
 def run_job(
@@ -35,15 +38,26 @@ def run_job(
     ``executor`` is the default for score/fit jobs that name none; ``store`` the model store
     (default ``$ADCORE_STORE``, else the embedded one).
     """
+    from adcore.services import tracing
+
     kind = request.get("kind")
-    spec = {k: v for k, v in request.items() if k not in ("kind", "priority")}
-    if kind == "score":
-        return _score(job_id, spec, executor, store)
-    if kind == "fit":
-        return _fit(spec, executor, store)
-    if kind == "detect":
-        return _detect(spec)
-    raise ParameterError(f"unknown job kind {kind!r}")
+    spec = {k: v for k, v in request.items() if k not in ("kind", "priority", TRACE_FIELD)}
+    carrier = request.get(TRACE_FIELD)
+    with tracing.span(
+        "adcore.job",
+        context=carrier if isinstance(carrier, Mapping) else None,
+        job=job_id,
+        kind=kind,
+        algorithm=spec.get("algorithm"),
+        model=spec.get("model") or spec.get("name"),
+    ):
+        if kind == "score":
+            return _score(job_id, spec, executor, store)
+        if kind == "fit":
+            return _fit(spec, executor, store)
+        if kind == "detect":
+            return _detect(spec)
+        raise ParameterError(f"unknown job kind {kind!r}")
 
 
 # ---------------------------------------------------------------------------- kinds

@@ -143,9 +143,16 @@ class StreamModel:
         The new detector replaces the old one only once fitted (and saved, with
         ``save_as``), so a failing fit or save leaves the stream scoring with the previous model.
         """
+        from adcore.services import tracing
+
         started = time.perf_counter()
-        # Unsaved refits are only scored with, never explained: no explanation baseline.
-        detector = Detector(**self._template_params).fit(X, keep_baseline=self.save_as is not None)
+        algorithm = self._template_params.get("algorithm")
+        with tracing.span(
+            "adcore.fit", algorithm=algorithm if isinstance(algorithm, str) else None, rows=len(X),
+            features=X.shape[1] if X.ndim == 2 else None, refit=True,
+        ):  # fmt: skip
+            # Unsaved refits are only scored with, never explained: no explanation baseline.
+            detector = Detector(**self._template_params).fit(X, keep_baseline=self.save_as is not None)
         fit_ms = (time.perf_counter() - started) * 1000.0
         label, saved = self.label, False
         if self.save_as is not None:

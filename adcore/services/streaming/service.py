@@ -52,6 +52,7 @@ from adcore.domain.events import (
 from adcore.errors import AdcoreError, DataError, SchemaMismatchError
 from adcore.io import jsonio
 from adcore.messaging import Item, Sink, Source
+from adcore.services import tracing
 from adcore.services.streaming.batching import MicroBatcher
 from adcore.services.streaming.config import StreamConfig
 from adcore.services.streaming.model import StreamModel
@@ -227,12 +228,35 @@ class StreamingService:
                 if items and retain is not None:
                     items = retain(items)  # a Kafka rebalance may have taken some partitions away
                 if items:
-                    self.process(items)
+                    with self._batch_span(len(items)):
+                        self.process(items)
                 if batcher.ended or self._stop.is_set():
                     break
         finally:
             self.stats.seconds = time.perf_counter() - started
         return self.stats
+
+    def _batch_span(self, records: int) -> Any:
+        """The ``adcore.stream.batch`` span (a no-op when tracing is off).
+
+        A source that keeps its records' W3C trace context (adcore-kafka reads the
+        ``traceparent`` header) hands them over through ``take_trace_contexts()``: the batch
+        continues the upstream trace when all its records share one, and links to each
+        otherwise, since one batch merges records from many producers.
+        """
+        if not tracing.enabled():
+            return tracing.span("adcore.stream.batch")
+        take = getattr(self.source, "take_trace_contexts", None)
+        carriers = list(take()) if callable(take) else []
+        parents = {c.get("traceparent") for c in carriers}
+        return tracing.span(
+            "adcore.stream.batch",
+            context=carriers[0] if len(parents) == 1 else None,
+            links=carriers if len(parents) > 1 else (),
+            stream=self.stream_id,
+            records=records,
+            model=self.model.label,
+        )
 
     # -------------------------------------------------------------- one batch
     def process(self, items: list[Item]) -> None:
