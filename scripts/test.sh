@@ -14,7 +14,7 @@ python -m pip install -q --upgrade pip
 
 # torch is pinned: 2.13.0 is the CPU build this project tests against (any other
 # version pulls a multi-GB CUDA build).
-EDITABLE=(-e ".[test,server,jobs,postgres,parquet,pandas,plot,lint,reference,tracing]")
+EDITABLE=(-e ".[test,server,jobs,postgres,parquet,pandas,plot,lint,reference,tracing,deploy-check]")
 for plugin in adcore-sklearn adcore-pyod adcore-torch adcore-kafka adcore-dask adcore-mlflow plugins/example plugins/template; do
     [ -f "$plugin/pyproject.toml" ] && EDITABLE+=(-e "./$plugin[test]")
 done
