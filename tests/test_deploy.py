@@ -34,6 +34,11 @@ import pytest
 import yaml
 from server_harness import free_port, running_server
 
+# Every check here needs what the core-alone env (tox -e core) leaves out: kubectl and the
+# validators of the deploy-check extra, a live `adcore serve` (server extra), RQ's key names
+# (jobs extra). The main run (scripts/test.sh) installs them all.
+pytestmark = pytest.mark.service
+
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
