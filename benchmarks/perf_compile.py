@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_machine import load_average, machine
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 0.5
 
@@ -155,7 +157,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
     repeats = 2 if args.quick else args.repeats
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load_before = load_average()
 
     work = Path(tempfile.mkdtemp(prefix="adcore-perf-compile-"))
     try:
@@ -207,12 +209,7 @@ def main() -> None:
                 "numba": numba.__version__,
                 "python": platform.python_version(),
             },
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            },
+            "machine": machine(load_before),
             "results": rows,
         }
         args.json.write_text(json.dumps(result, indent=2) + "\n")

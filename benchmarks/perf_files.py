@@ -29,12 +29,13 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench_machine import load_average, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from score_large import REPO, head, run_tracked, write_csv
@@ -85,7 +86,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
     rows, repeats = (200_000, 1) if args.quick else (args.rows, args.repeats)
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load_before = load_average()
 
     workdir = args.workdir or Path(tempfile.gettempdir()) / "adcore-perf-files"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -200,13 +201,7 @@ def main() -> None:
             "results": table,
             "ratios": ratios,
             "identical_csv_outputs": True,
-            "machine": {
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            },
+            "machine": machine(load_before),
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_machine import load_average, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from server_load import REPO, free_port, payload, run_case, start_server, stop_server
@@ -135,7 +136,7 @@ def main() -> None:
     n_small, n_large, algos_runs = (
         (100, 3, 3) if args.quick else (args.small_requests, args.large_requests, args.algos_runs)
     )
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load_before = load_average()
 
     algos = algos_wall(algos_runs)
     small = payload(50, args.features, 1)
@@ -205,14 +206,7 @@ def main() -> None:
             "algos": algos,
             "servers": servers,
             "checks": checks,
-            "machine": {
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "repo": str(REPO),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            },
+            "machine": machine(load_before, repo=str(REPO)),
         }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")

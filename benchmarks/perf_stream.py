@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
-import platform
 import pstats
 import statistics
 import subprocess
@@ -48,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_machine import load_average, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stream_bench import Clock, _env, count_lines, write_stream
@@ -153,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     records, repeats, refits = (20_000, 1, 5) if args.quick else (args.records, args.repeats, args.refits)
     algos = args.algos.split(",")
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load_before = load_average()
     try:
         import river  # noqa: F401
     except ImportError:
@@ -233,13 +232,7 @@ def main() -> None:
             "refits": refits,
             "stream": stream_rows,
             "refit": refit_rows,
-            "machine": {
-                "python": platform.python_version(),
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            },
+            "machine": machine(load_before),
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.json}")
