@@ -26,6 +26,13 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+def _fit(train_csv, store: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``adcore fit --algo core:hbos`` of the training file into ``store`` as model ``m``."""
+    return _cli(
+        "fit", "--algo", "core:hbos", "--input", str(train_csv), "--model", "m", "--store", store, *extra
+    )
+
+
 @pytest.fixture
 def train_csv(tmp_path):
     rng = np.random.default_rng(4)
@@ -91,19 +98,7 @@ def test_local_executor_reads_one_local_file_and_says_what_reads_the_rest(where,
 
 
 def test_unknown_executor_names_the_installed_ones(train_csv, tmp_path):
-    proc = _cli(
-        "fit",
-        "--algo",
-        "core:hbos",
-        "--input",
-        str(train_csv),
-        "--model",
-        "m",
-        "--store",
-        str(tmp_path / "s"),
-        "--executor",
-        "locl",
-    )
+    proc = _fit(train_csv, str(tmp_path / "s"), "--executor", "locl")
     assert proc.returncode == 2, proc.stderr
     assert "no batch executor for 'locl'" in proc.stderr and "did you mean local" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -119,12 +114,7 @@ def test_unknown_executor_names_the_installed_ones(train_csv, tmp_path):
 )
 def test_bad_executor_options_are_one_line_errors(train_csv, tmp_path, extra, message):
     store = str(tmp_path / "s")
-    assert (
-        _cli(
-            "fit", "--algo", "core:hbos", "--input", str(train_csv), "--model", "m", "--store", store
-        ).returncode
-        == 0
-    )
+    assert _fit(train_csv, store).returncode == 0
     proc = _cli("score", "--model", "m", "--store", store, "--input", str(train_csv), "--json", *extra)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
@@ -134,22 +124,7 @@ def test_local_fit_on_a_sample_is_reproducible_and_reported(train_csv, tmp_path)
     store = str(tmp_path / "s")
 
     def fit(seed: str) -> dict:
-        proc = _cli(
-            "fit",
-            "--algo",
-            "core:hbos",
-            "--input",
-            str(train_csv),
-            "--model",
-            "m",
-            "--store",
-            store,
-            "--sample",
-            "100",
-            "--seed",
-            seed,
-            "--json",
-        )
+        proc = _fit(train_csv, store, "--sample", "100", "--seed", seed, "--json")
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
@@ -157,19 +132,7 @@ def test_local_fit_on_a_sample_is_reproducible_and_reported(train_csv, tmp_path)
     assert first["job"] == {**first["job"], "executor": "local", "n_rows": 400, "n_sampled": 100}
     assert first["n_samples"] == 100
     assert first["threshold"] == again["threshold"] and first["threshold"] != other["threshold"]
-    text = _cli(
-        "fit",
-        "--algo",
-        "core:hbos",
-        "--input",
-        str(train_csv),
-        "--model",
-        "m",
-        "--store",
-        store,
-        "--sample",
-        "100",
-    )
+    text = _fit(train_csv, store, "--sample", "100")
     assert "fitted on a sample of 100 of 400 rows" in text.stderr
 
 
@@ -194,12 +157,7 @@ def test_local_fit_on_a_sample_takes_the_rows_sample_indices_draws(train_csv, tm
 
 def test_scoring_without_an_output_on_another_executor_needs_a_directory(train_csv, tmp_path):
     store = str(tmp_path / "s")
-    assert (
-        _cli(
-            "fit", "--algo", "core:hbos", "--input", str(train_csv), "--model", "m", "--store", store
-        ).returncode
-        == 0
-    )
+    assert _fit(train_csv, store).returncode == 0
     proc = _cli("score", "--model", "m", "--store", store, "--input", str(train_csv), "--executor", "inproc")
     assert proc.returncode == 2, proc.stderr
     assert "--executor inproc writes a directory of part files: give --output DIR" in proc.stderr
