@@ -150,14 +150,50 @@ class SchemaMismatchError(DataError):
 class StoreError(AdcoreError):
     """A model store URL or backend that cannot be used."""
 
-class StoreUnavailableError(StoreError):
-    """A store that cannot be trusted right now: its index vanished, was replaced or is corrupt.
+
+class ServiceUnavailableError(AdcoreError):
+    """A service adcore depends on (PostgreSQL, S3, Redis, MLflow, an alert receiver) is down
+    or its circuit breaker is open (:mod:`adcore.services.resilience`).
+
+    Not the request's fault and not a bug: the server answers 503 with ``Retry-After``
+    (``retry_after`` seconds, rounded up), the CLI exits 2 with the message. ``dependency``
+    names the kind of service (``postgres``, ``s3``, ``redis``...).
+    """
+
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None, dependency: str | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.dependency = dependency
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+    @property
+    def retry_after_s(self) -> int:
+        """Whole seconds to wait, at least 1 (``Retry-After`` takes an integer)."""
+        import math
+
+        return max(1, math.ceil(self.retry_after or 1))
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Fields the server adds to the JSON error: when to retry, and which service."""
+        fields: dict[str, Any] = {"retry_after": self.retry_after_s}
+        if self.dependency:
+            fields["dependency"] = self.dependency
+        return fields
+
+
+class StoreUnavailableError(StoreError, ServiceUnavailableError):
+    """A store that cannot be used right now: its database or object store does not answer,
+    or its index vanished, was replaced or is corrupt.
 
     Not the request's fault, so the server answers 503 (a load balancer then stops sending
     traffic to the replica) and readiness fails; the CLI exits 2 with the message.
     """
-
-    http_status = 503
 
 
 class StoreNotFoundError(StoreError):

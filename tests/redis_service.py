@@ -42,15 +42,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_redis(workdir: Path) -> RedisServer:
+def start_redis(workdir: Path, *, port: int | None = None, persistent: bool = False) -> RedisServer:
+    """``persistent``: an append-only file synced on every write, so a stopped server restarted
+    with the same ``workdir`` (and ``port``) has every key back (the fault-injection tests)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install -y redis-server; scripts/system-deps.sh)")
     pytest.importorskip("rq", reason="the jobs extra is not installed: pip install -e '.[jobs]'")
-    port = _free_port()
-    log = open(workdir / "redis.log", "wb")  # noqa: SIM115 - closed with the process
+    port = port or _free_port()
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    log = open(workdir / "redis.log", "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", *durability,
          "--dir", str(workdir)],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

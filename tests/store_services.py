@@ -73,43 +73,76 @@ class PostgresServer:
         return name
 
 
+class PgCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, fsync off) that tests can stop
+    and start again on the same port and data directory (the fault-injection tests)."""
+
+    def __init__(self, root: Path, bindir: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.prefix: list[str] = []
+        if as_root:  # initdb refuses root: run the server as the postgres user
+            # mode 700 from mkdtemp; its parent must be traversable
+            shutil.chown(root, "postgres", "postgres")
+            if not root.parent.stat().st_mode & 0o001:
+                root.parent.chmod(root.parent.stat().st_mode | 0o011)
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self.data, self.log = root / "data", root / "log"
+        subprocess.run(
+            [*self.prefix, str(bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+             "--no-sync"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.pg_ctl = [*self.prefix, str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log)]
+
+    @classmethod
+    def create(cls, prefix: str = "adcore-pg-") -> PgCluster:
+        bindir = pg_bindir()
+        if bindir is None:
+            pytest.skip(
+                "PostgreSQL server binaries not found (pg_config --bindir); apt-get install postgresql-15"
+            )
+        _require("psycopg", "'psycopg[binary]'")
+        return cls(Path(tempfile.mkdtemp(prefix=prefix)), bindir)
+
+    @property
+    def server(self) -> PostgresServer:
+        return PostgresServer("127.0.0.1", self.port)
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
+        )
+        started = subprocess.run(
+            [*self.pg_ctl, "-w", "-t", "30", "-o", options, "start"], capture_output=True, text=True
+        )
+        if started.returncode != 0:
+            log_text = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start: {started.stderr} {log_text[-2000:]}")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast``: clients are disconnected, the server shuts down cleanly; ``immediate``: a crash."""
+        subprocess.run([*self.pg_ctl, "-m", mode, "-w", "stop"], capture_output=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, fsync off)."""
-    bindir = pg_bindir()
-    if bindir is None:
-        pytest.skip(
-            "PostgreSQL server binaries not found (pg_config --bindir); apt-get install postgresql-15"
-        )
-    _require("psycopg", "'psycopg[binary]'")
-    root = Path(tempfile.mkdtemp(prefix="adcore-pg-"))
-    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    prefix: list[str] = []
-    if as_root:  # initdb refuses root: run the server as the postgres user
-        shutil.chown(root, "postgres", "postgres")  # mode 700 from mkdtemp; its parent must be traversable
-        if not root.parent.stat().st_mode & 0o001:
-            root.parent.chmod(root.parent.stat().st_mode | 0o011)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, log, port = root / "data", root / "log", free_port()
-    subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
-    pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log)]
-    started = subprocess.run(
-        [*pg_ctl, "-w", "-t", "30", "-o", options, "start"], capture_output=True, text=True
-    )
-    if started.returncode != 0:
-        log_text = log.read_text() if log.exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start: {started.stderr} {log_text[-2000:]}")
+    cluster = PgCluster.create()
     try:
-        yield PostgresServer("127.0.0.1", port)
+        cluster.start()
+    except RuntimeError as exc:
+        cluster.remove()
+        pytest.fail(str(exc))
+    try:
+        yield cluster.server
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 @dataclass
@@ -143,34 +176,51 @@ class S3Server:
         return name
 
 
-@pytest.fixture(scope="session")
-def s3_server(postgres_server: PostgresServer) -> Iterator[S3Server]:
-    """moto's S3 server on 127.0.0.1 (data in memory); started only when PostgreSQL runs."""
+def start_moto(port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """moto's S3 server on 127.0.0.1 (data in memory): the process and its port."""
     _require("boto3", "boto3")
     _require("moto", "'moto[server]'")
     exe = Path(sys.executable).with_name("moto_server")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [*command, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, port
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_process(proc)
+                raise RuntimeError(f"moto_server did not start on port {port} (exit {proc.poll()})") from None
+            time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on port {port} (exit {proc.poll()})")
-                time.sleep(0.05)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server(postgres_server: PostgresServer) -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 (data in memory); started only when PostgreSQL runs."""
+    try:
+        proc, port = start_moto()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield S3Server(f"http://127.0.0.1:{port}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture

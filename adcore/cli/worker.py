@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
 
         Start as many as needed, on any machine that reaches Redis, the model store and the
         jobs' files. A worker SIGKILLed mid-job loses nothing: another worker runs the job
-        again after three missed heartbeats. See docs/jobs.md.
+        again after three missed heartbeats. A worker waits out a Redis outage (or a Redis
+        not up yet) and goes on by itself. See docs/jobs.md.
         """
         import os
 
@@ -54,17 +55,23 @@ def register(app: typer.Typer) -> None:
             raise MissingDependencyError(
                 f"adcore worker needs the jobs extra: pip install 'adcore[jobs]' (missing: {exc.name})"
             ) from None
-        from adcore.services.jobs.rq_worker import build_worker, parse_priorities
+        from adcore.services.jobs.rq_worker import build_worker, parse_priorities, work_until_stopped
 
         priorities = parse_priorities(queues)
         if store:
             os.environ["ADCORE_STORE"] = store  # the work horses inherit it
         publish = _event_publisher(list(monitor or ()))
-        worker = build_worker(
-            url, priorities, executor=executor, heartbeat=heartbeat, name=name, publish=publish
-        )
-        typer.echo(f"adcore worker {worker.name}: queues {', '.join(priorities)}", err=True)
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        import socket
+
+        name = name or f"{socket.gethostname()}.{os.getpid()}"
+
+        def make_worker() -> object:
+            return build_worker(
+                url, priorities, executor=executor, heartbeat=heartbeat, name=name, publish=publish
+            )
+
+        typer.echo(f"adcore worker {name}: queues {', '.join(priorities)}", err=True)
+        work_until_stopped(make_worker, name, burst=burst, report=lambda line: typer.echo(line, err=True))
 
 
 def _event_publisher(monitors: list[str]) -> object:

@@ -56,8 +56,10 @@ class FramingGuardMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _header(scope, b"content-length") and _header(
-            scope, b"transfer-encoding"
+        if (
+            scope["type"] == "http"
+            and _header(scope, b"content-length")
+            and _header(scope, b"transfer-encoding")
         ):
             error = ServerError(
                 "a request may not carry both Content-Length and Transfer-Encoding (RFC 9112, 6.1)",

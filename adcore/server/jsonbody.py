@@ -132,4 +132,3 @@ class JSONBytes(Response):
             return jsonio.dumps(content)
         except ValueError:  # the stdlib encoder met a NaN the route missed: JSON has no NaN
             return jsonio.dumps(jsonio.jsonable(content))
-

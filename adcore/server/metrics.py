@@ -56,6 +56,7 @@ class ServerMetrics:
         )
         self.in_flight = Gauge("adcore_http_requests_in_flight", "Requests being served.", registry=r)
         self.domain = PrometheusMonitor(self.registry)
+        self.registry.register(DependencyCollector())
 
     def watch_jobs(self, jobs: Any) -> None:
         """Expose ``jobs``' queue depths, outcomes and durations (read at each scrape)."""
@@ -113,6 +114,53 @@ class JobsCollector:
             buckets = [(str(b), row[i]) for i, b in enumerate(DURATION_BUCKETS)] + [("+Inf", row[-1])]
             durations.add_metric([kind], buckets, row[-2])
         yield durations
+
+
+class DependencyCollector:
+    """``adcore_dependency_*`` and ``adcore_circuit_breaker_*``: the services this process calls.
+
+    Read at scrape time from :mod:`adcore.services.resilience` (process-wide counts, one
+    series per service kind and target). The breaker state is an enum gauge, one series
+    per state with 1 on the current one, as kube-state-metrics spells states.
+    """
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from adcore.services import resilience
+
+        labels = ["dependency", "target"]
+        state = GaugeMetricFamily(
+            "adcore_circuit_breaker_state",
+            "Circuit breaker state per service (1 on the current state).",
+            labels=[*labels, "state"],
+        )
+        counters = {
+            field: CounterMetricFamily(f"adcore_dependency_{field}", help_text, labels=labels)
+            for field, help_text in (
+                ("calls", "Calls to the service (each with its retries)."),
+                ("retries", "Attempts repeated after a transient failure."),
+                ("failures", "Calls that failed after their retries (or one attempt)."),
+                ("rejected", "Calls refused at once by an open circuit breaker."),
+            )
+        }
+        opened = CounterMetricFamily(
+            "adcore_circuit_breaker_opened", "Times the breaker opened.", labels=labels
+        )
+        for dependency in resilience.dependencies():
+            where = [dependency.kind, dependency.target]
+            current = dependency.state
+            for name in (resilience.CLOSED, resilience.OPEN, resilience.HALF_OPEN):
+                state.add_metric([*where, name], 1.0 if name == current else 0.0)
+            for field, family in counters.items():
+                family.add_metric(where, getattr(dependency.stats, field))
+            opened.add_metric(where, dependency.stats.opened)
+        yield state
+        yield from counters.values()
+        yield opened
 
 
 class RequestMetricsMiddleware:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from adcore.errors import IntegrityError, StoreError
+from adcore.errors import IntegrityError, StoreError, StoreUnavailableError
 
 
 class ArtifactStore(Protocol):
@@ -120,6 +120,12 @@ class S3Artifacts:
     and credentials come from the standard AWS variables (``AWS_ENDPOINT_URL`` or
     ``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
     ``AWS_REGION``/``AWS_DEFAULT_REGION``), as for every AWS tool.
+
+    Every call goes through the ``s3`` dependency of :mod:`adcore.services.resilience`
+    (retries with jittered backoff, a circuit breaker per endpoint), so botocore's own
+    retries are set to one attempt: one policy, not two multiplied. An endpoint that does
+    not answer raises :class:`~adcore.errors.StoreUnavailableError`; a missing object, a
+    denied request or a missing bucket stay the errors they are.
     """
 
     shared_keys = True
@@ -131,9 +137,16 @@ class S3Artifacts:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         import boto3  # the postgres extra; imported only when such a store is opened
+        from botocore.config import Config
+
+        from adcore.services import resilience
 
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        self.client: Any = boto3.client("s3", region_name=region)
+        retries = {"total_max_attempts": 1, "mode": "standard"}
+        config = Config(retries=retries, connect_timeout=5, read_timeout=60)
+        self.client: Any = boto3.client("s3", region_name=region, config=config)
+        endpoint = urlparse(str(self.client.meta.endpoint_url))
+        self.dependency = resilience.dependency("s3", endpoint.netloc or str(endpoint), is_transient)
 
     def _key(self, sha256: str) -> str:
         return "/".join(p for p in (self.prefix, "sha256", sha256) if p)
@@ -141,18 +154,32 @@ class S3Artifacts:
     def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
         return StoreError(f"S3 {action} s3://{self.bucket}/{key} failed: {_one_line(exc)}")
 
+    def _call(self, action: str, key: str, fn: Any, **kwargs: Any) -> Any:
+        return self.dependency.call(
+            lambda: fn(Bucket=self.bucket, Key=key, **kwargs),
+            action=f"S3 {action} s3://{self.bucket}/{key}",
+            error=StoreUnavailableError,
+        )
+
+    def _read_object(self, **where: Any) -> bytes:
+        """GET and read the body in one attempt: a connection dropped mid-body is retried whole."""
+        return bytes(self.client.get_object(**where)["Body"].read())
+
     def put(self, data: bytes, sha256: str, name: str) -> str:
         key = self._key(sha256)
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata={"model": name})
+            self._call("upload to", key, self.client.put_object, Body=data, Metadata={"model": name})
+        except StoreUnavailableError:
+            raise
         except Exception as exc:  # botocore's errors: credentials, endpoint, bucket
             raise self._fail("upload to", key, exc) from exc
         return key
 
     def get(self, key: str) -> bytes:
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
-            return bytes(response["Body"].read())
+            return self._call("download of", key, self._read_object)
+        except StoreUnavailableError:
+            raise
         except Exception as exc:
             if _error_code(exc) in {"NoSuchKey", "404"}:
                 raise IntegrityError(
@@ -162,8 +189,10 @@ class S3Artifacts:
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
+            self._call("lookup of", key, self.client.head_object)
             return True
+        except StoreUnavailableError:
+            raise
         except Exception as exc:
             if _error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 return False
@@ -171,9 +200,29 @@ class S3Artifacts:
 
     def delete(self, key: str) -> None:
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+            self._call("delete of", key, self.client.delete_object)
+        except StoreUnavailableError:
+            raise
         except Exception as exc:
             raise self._fail("delete of", key, exc) from exc
+
+
+#: S3 error codes that mean "the service is busy or failing, try again"
+_TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError", "ServiceUnavailable"}
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """No connection, a timeout, a dropped response, a 5xx or a throttle: worth a retry."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        status = (exc.response or {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500 or _error_code(exc) in _TRANSIENT_CODES
+    return False
 
 
 def _error_code(exc: Exception) -> str:

@@ -25,10 +25,13 @@ ERROR_TEXT = {
     413: "Body, rows or features over the server's limits.",
     422: "The request does not match the schema (NaN and infinity included).",
     429: "Rate limit: retry after the Retry-After header's seconds.",
-    503: "Not ready; the checks say why.",
+    503: (
+        "Not ready, or a service it needs (model store, job queue) is down or behind an open "
+        "circuit breaker: retry after the Retry-After header's seconds; the message says which."
+    ),
 }
 #: what any /v1 route may answer besides its own successes (auth and rate limit come from the app)
-ERRORS = error_responses(400, 404, 409, 413, 422)
+ERRORS = error_responses(400, 404, 409, 413, 422, 503)
 AUTH_ERRORS = error_responses(401)
 LIMITED_ERRORS = error_responses(401, 429)
 

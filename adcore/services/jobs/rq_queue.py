@@ -10,6 +10,13 @@ A worker that dies mid-job stops sending heartbeats; once its job's heartbeat ex
 next worker maintenance (every few seconds, see :mod:`.rq_worker`) finds it in RQ's
 ``StartedJobRegistry`` and re-enqueues it (the job carries ``Retry(max=...)`` for exactly
 this: user errors are outcomes, never RQ failures, so they are not retried).
+
+Redis outages (:mod:`adcore.services.resilience`): every call of the API side goes through
+the ``redis`` dependency, retried with jittered backoff on connection errors and timeouts
+behind a circuit breaker, and fails as :class:`~adcore.errors.ServiceUnavailableError` (503
+with ``Retry-After``). A submission without an idempotency key gets one attempt, since a
+retry after a lost answer could enqueue the job twice; with a key, retries are safe. The
+client's own retries are off (one policy, not two). Workers keep RQ's reconnect loop.
 """
 
 from __future__ import annotations
@@ -36,15 +43,25 @@ def queue_name(priority: str) -> str:
     return f"{QUEUE_PREFIX}{priority}"
 
 
-def connect(url: str) -> Any:
-    """A Redis client for ``url`` (a bad URL or an unreachable server: a one-line ``ParameterError``)."""
+def connect(url: str, *, retries: bool = True, ping: bool = True) -> Any:
+    """A Redis client for ``url`` (a bad URL or an unreachable server: a one-line ``ParameterError``).
+
+    ``retries=False`` turns the client's own retries off, for callers that retry themselves;
+    ``ping=False`` only checks the URL (a worker waits for a Redis that is not up yet).
+    """
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     from adcore.errors import ParameterError
 
+    options: dict[str, Any] = {"socket_connect_timeout": 5}
+    if not retries:
+        options["retry"] = Retry(NoBackoff(), 0)
     try:
-        client = redis.Redis.from_url(url)
-        client.ping()
+        client = redis.Redis.from_url(url, **options)
+        if ping:
+            client.ping()
     except ValueError as exc:
         raise ParameterError(f"--queue {url!r}: {exc}") from None
     except redis.RedisError as exc:
@@ -65,15 +82,32 @@ class RQJobQueue:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
+        from adcore.services import resilience
+
         self.url = url
-        self.redis = connect(url)
+        self.redis = connect(url, retries=False)
+        where = self.redis.connection_pool.connection_kwargs
+        target = f"{where.get('host', where.get('path', 'localhost'))}:{where.get('port', '')}".rstrip(":")
+        self.dependency = resilience.dependency("redis", target, is_transient)
         self.ttl = ttl if ttl is not None else job_ttl()
         self.queues = {
             p: Queue(queue_name(p), connection=self.redis, serializer=JSONSerializer) for p in PRIORITIES
         }
 
+    def _call(self, action: str, fn: Any, *, idempotent: bool = True) -> Any:
+        from adcore.errors import ServiceUnavailableError
+
+        return self.dependency.call(fn, action=action, error=ServiceUnavailableError, idempotent=idempotent)
+
     # ------------------------------------------------------------------- submit
     def submit(self, request: JobRequest, *, idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
+        return self._call(  # type: ignore[no-any-return]
+            "submitting the job",
+            lambda: self._submit(request, idempotency_key),
+            idempotent=bool(idempotency_key),
+        )
+
+    def _submit(self, request: JobRequest, idempotency_key: str | None) -> tuple[JobRecord, bool]:
         from rq import Retry
 
         job_id = new_job_id()
@@ -82,7 +116,7 @@ class RQJobQueue:
             if not self.redis.set(key, job_id, nx=True, ex=self.ttl):
                 existing = (self.redis.get(key) or b"").decode()
                 try:
-                    return self.get(existing), False
+                    return self._get(existing), False
                 except JobNotFoundError:  # its record expired: the key starts a new job
                     self.redis.set(key, job_id, ex=self.ttl)
         now = time.time()
@@ -101,7 +135,7 @@ class RQJobQueue:
             pipe.zadd(INDEX_KEY, {job_id: now})
             pipe.zremrangebyscore(INDEX_KEY, 0, now - self.ttl)
             pipe.execute()
-        return self.get(job_id), True
+        return self._get(job_id), True
 
     # ------------------------------------------------------------------- look up
     def _fetch(self, job_id: str) -> Any:
@@ -114,10 +148,16 @@ class RQJobQueue:
         except (NoSuchJobError, ValueError):
             raise JobNotFoundError(f"no job {job_id!r} (unknown, or older than the job TTL)") from None
 
-    def get(self, job_id: str) -> JobRecord:
+    def _get(self, job_id: str) -> JobRecord:
         return record_of(self._fetch(job_id))
 
+    def get(self, job_id: str) -> JobRecord:
+        return self._call("reading the job", lambda: self._get(job_id))  # type: ignore[no-any-return]
+
     def list(self, limit: int = 50, status: str | None = None) -> list[JobRecord]:
+        return self._call("listing jobs", lambda: self._list(limit, status))  # type: ignore[no-any-return]
+
+    def _list(self, limit: int, status: str | None) -> list[JobRecord]:
         from rq.job import Job
         from rq.serializers import JSONSerializer
 
@@ -136,6 +176,9 @@ class RQJobQueue:
         return out
 
     def cancel(self, job_id: str) -> JobRecord:
+        return self._call("canceling the job", lambda: self._cancel(job_id))  # type: ignore[no-any-return]
+
+    def _cancel(self, job_id: str) -> JobRecord:
         from rq.command import send_stop_job_command
 
         job = self._fetch(job_id)
@@ -146,17 +189,32 @@ class RQJobQueue:
             send_stop_job_command(self.redis, job_id, serializer=job.serializer)
         else:
             job.cancel()
-        return self.get(job_id)
+        return self._get(job_id)
 
     # ------------------------------------------------------------------- metrics
     def depths(self) -> dict[str, int]:
-        return {p: q.count for p, q in self.queues.items()}
+        return self._call(  # type: ignore[no-any-return]
+            "reading queue depths", lambda: {p: q.count for p, q in self.queues.items()}
+        )
 
     def stats(self) -> dict[str, Any]:
-        return stats_from_hash(self.redis.hgetall(STATS_KEY))
+        return self._call(  # type: ignore[no-any-return]
+            "reading job statistics", lambda: stats_from_hash(self.redis.hgetall(STATS_KEY))
+        )
+
+    def ping(self) -> None:
+        """One round trip (readiness): raises :class:`~adcore.errors.ServiceUnavailableError` if down."""
+        self._call("reaching the job queue", self.redis.ping)
 
     def close(self) -> None:
         self.redis.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection refused or dropped, a timeout, a server still loading its data: worth a retry."""
+    import redis
+
+    return isinstance(exc, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError)
 
 
 def record_of(job: Any) -> JobRecord:

@@ -119,10 +119,11 @@ def build_worker(
         def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
             return 3 * heartbeat
 
-    client = connect(url)
-    warm_up()
+    client = connect(url, ping=False)  # Redis may be down now: work_until_stopped waits for it
+    if not _SETTINGS.get("warm"):
+        warm_up()
     worker_name = name or f"{socket.gethostname()}.{os.getpid()}"
-    _SETTINGS.update(executor=executor, publish=publish, worker=worker_name)
+    _SETTINGS.update(executor=executor, publish=publish, worker=worker_name, warm=True)
     return AdcoreWorker(
         [queue_name(p) for p in priorities],
         connection=client,
@@ -132,3 +133,45 @@ def build_worker(
         maintenance_interval=heartbeat,
         worker_ttl=15 + heartbeat,  # RQ waits on Redis worker_ttl - 15 s: maintenance at least this often
     )
+
+
+def work_until_stopped(make_worker: Any, name: str, *, burst: bool, report: Any) -> None:
+    """Build a worker with ``make_worker()`` and run it until it is stopped, through Redis outages.
+
+    RQ rides out a lost connection only while it waits for a job; a Redis that is away when
+    the worker is built (RQ names its connection), registers, sends a heartbeat or cleans up
+    after a job raises out of ``Worker.work``. Here that rebuilds and restarts the worker
+    after a jittered, growing wait (0.5 s up to 30 s; tenacity), forever: a worker's whole
+    job is to wait for its queue, as RQ's and Celery's do. Each wait is one line on stderr
+    (``report``). A job that was running keeps its heartbeat semantics: if its result could
+    not be recorded, it is rerun once its heartbeat expires (see :mod:`.rq_queue`).
+    """
+    import redis
+    import tenacity
+
+    def waiting(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        report(
+            f"adcore worker {name}: Redis unavailable ({' '.join(str(error).split())}); "
+            f"restarting in {state.upcoming_sleep:.1f} s"
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=30) + tenacity.wait_random(0, 1),
+        before_sleep=waiting,
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            worker = make_worker()
+            _forget_own_registration(worker)
+            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+
+
+def _forget_own_registration(worker: Any) -> None:
+    """Drop this worker's own key left alive by an outage (RQ refuses a second birth under a name
+    it believes alive; the name is this process's, so nobody else can be using it)."""
+    connection = worker.connection
+    if connection.exists(worker.key) and not connection.hexists(worker.key, "death"):
+        connection.delete(worker.key)
