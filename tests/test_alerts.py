@@ -10,24 +10,16 @@ binary is missing; CI installs it: scripts/system-deps.sh). The end-to-end tests
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from alertmanager_service import SECRET, Alertmanager, WebhookReceiver, free_port
 
 from adcore.builtin.alerts import signing
 from adcore.builtin.alerts.alertmanager import AlertmanagerMonitor, alerts_url
@@ -37,9 +29,7 @@ from adcore.builtin.alerts.webhook import WebhookMonitor
 from adcore.domain.events import AnomalyDetected, DetectionCompleted, DriftDetected, ModelRetrained
 from adcore.errors import ParameterError
 from adcore.plugins import PluginHost
-
-SECRET = "s3cret-for-tests"
-AM_APT = "apt-get install -y prometheus-alertmanager"
+from adcore.services import resilience
 
 
 class FakeClock:
@@ -91,10 +81,12 @@ def completed(offset: int) -> DetectionCompleted:
     )  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(autouse=True)
+def fresh_breakers() -> Iterator[None]:
+    """Every test starts with closed breakers: one test's dead port must not open the next's."""
+    resilience.forget_dependencies()
+    yield
+    resilience.forget_dependencies()
 
 
 # ---------------------------------------------------------------------------- grouping
@@ -157,51 +149,15 @@ def test_interval_zero_notifies_every_event_and_state_is_bounded():
 
 
 # ---------------------------------------------------------------------------- webhook receiver
-@dataclass
-class Receiver:
-    """What the test's webhook receiver saw: verified bodies, refused requests."""
-
-    url: str
-    bodies: list[dict] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    status: int = 200
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver() -> Iterator[WebhookReceiver]:
     """A webhook receiver on a free loopback port that checks each signature itself."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    got = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(self.headers.get("X-Adcore-Signature", ""), expected):
-                got.refused.append("bad signature")
-                self.send_response(401)
-            else:
-                payload = json.loads(body)
-                if str(payload["sent_at"]) != self.headers["X-Adcore-Timestamp"]:
-                    got.refused.append("timestamp header differs from the signed sent_at")
-                if payload["delivery"] != self.headers["X-Adcore-Delivery"]:
-                    got.refused.append("delivery header differs from the signed delivery")
-                got.bodies.append(payload)
-                self.send_response(got.status)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:  # keep the test output clean
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    got = WebhookReceiver()
+    got.start()
     try:
         yield got
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        got.stop()
 
 
 def test_webhook_burst_is_one_signed_notification_plus_its_count(receiver):
@@ -238,6 +194,7 @@ def test_drift_is_keyed_by_detector_and_refits_keep_one_alert(receiver):
     monitor.record(drift(detector="adwin"))
     monitor.record(anomaly(model="m@1+r1"))
     monitor.record(anomaly(model="m@1+r2"))  # an unsaved refit of the same stored model: same key
+    monitor.flush()  # delivery is on the monitor's sender thread: wait for it
     kinds = [(b["alertname"], b["labels"].get("detector"), b["labels"]["model"]) for b in receiver.bodies]
     assert kinds == [
         ("AdcoreDrift", "ks", "m@1"),
@@ -256,6 +213,7 @@ def test_signature_verification_refuses_tampering_stale_and_wrong_secret(receive
 
     monitor.send = keep  # capture one request as the receiver would get it
     monitor.record(anomaly())
+    monitor.flush()
     body, headers = sent[0]
     assert signing.verify(body, headers, SECRET)["event"]["offset"] == 0
     with pytest.raises(signing.SignatureError, match="signature"):
@@ -269,18 +227,34 @@ def test_signature_verification_refuses_tampering_stale_and_wrong_secret(receive
         signing.verify(body, forged, SECRET)
 
 
-def test_a_failing_receiver_raises_one_delivery_error_and_is_counted(receiver):
-    receiver.status = 500
+def test_a_refusing_receiver_is_reported_by_flush_counted_and_not_retried(receiver):
+    receiver.status = 400  # a request the receiver will never take: retrying cannot help
     monitor = WebhookMonitor(receiver.url, SECRET, interval=0)
     for i in range(3):
-        with pytest.raises(DeliveryError, match="HTTP 500"):
-            monitor.record(anomaly(offset=i))
-    assert (monitor.stats.sent, monitor.stats.failed) == (0, 3)
-    closed = WebhookMonitor(f"http://127.0.0.1:{free_port()}/hook", SECRET, timeout=1)
+        monitor.record(anomaly(offset=i))  # queued: record never raises
+    with pytest.raises(DeliveryError, match=r"HTTP 400.*\(and 2 more refused\): not retried"):
+        monitor.flush()
+    assert (monitor.stats.sent, monitor.stats.failed, monitor.pending) == (0, 3, 0)
+    assert [status for status, _ in receiver.attempts] == [400, 400, 400]  # one attempt each
+    monitor.flush()  # reported once
+    monitor.close()
+
+
+def test_a_closed_port_never_blocks_record_and_flush_reports_it_once():
+    closed = WebhookMonitor(f"http://127.0.0.1:{free_port()}/hook", SECRET, timeout=1, interval=0)
     started = time.monotonic()
-    with pytest.raises(DeliveryError, match=r"127\.0\.0\.1"):
-        closed.record(anomaly())
-    assert time.monotonic() - started < 1.5
+    for i in range(20):
+        closed.record(anomaly(offset=i))
+    assert time.monotonic() - started < 0.5  # no request, no retry wait on the caller's thread
+    with pytest.raises(DeliveryError, match=r"127\.0\.0\.1.*pending, retried in the background"):
+        closed.flush()
+    assert time.monotonic() - started < 3.5  # once the retries give up, not after ADCORE_ALERT_FLUSH_TIMEOUT
+    closed.flush()  # once per outage
+    assert closed.pending == 20 and closed.stats.sent == 0
+    closed.flush_timeout = 0.2
+    with pytest.raises(DeliveryError, match="20 alert notifications not delivered at close"):
+        closed.close()
+    assert (closed.stats.failed, closed.pending) == (20, 0)
 
 
 def test_configuration_comes_from_the_environment_and_is_checked(monkeypatch):
@@ -348,55 +322,15 @@ def test_adcore_stream_sends_a_burst_to_the_webhook_as_two_signed_requests(tmp_p
     assert receiver.bodies[-1]["total"] == anomalies
 
 
-@dataclass
-class Alertmanager:
-    url: str
-    process: subprocess.Popen
-
-    def alerts(self) -> list[dict]:
-        with urllib.request.urlopen(self.url + "/api/v2/alerts", timeout=5) as response:
-            return json.loads(response.read())
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
     """Debian's ``prometheus-alertmanager`` on a free loopback port, no cluster, stopped by PID."""
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if binary is None:
-        pytest.skip(f"prometheus-alertmanager is not installed ({AM_APT}; scripts/system-deps.sh)")
-    config = tmp_path / "alertmanager.yml"
-    config.write_text("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
-    port = free_port()
-    log = open(tmp_path / "alertmanager.log", "wb")  # noqa: SIM115 - closed after the process
-    process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-         "--cluster.listen-address=", f"--storage.path={tmp_path / 'am-data'}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    server = Alertmanager(f"http://127.0.0.1:{port}", process)
+    server = Alertmanager(tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError((tmp_path / "alertmanager.log").read_text())
-            try:
-                with urllib.request.urlopen(server.url + "/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        server.start()
         yield server
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        log.close()
+        server.stop()
 
 
 @pytest.mark.service
@@ -453,7 +387,8 @@ def test_a_closed_alert_endpoint_never_stops_the_stream(tmp_path):
     assert len(proc.stdout.splitlines()) == 1500  # every record scored and written
     errors = [line for line in proc.stderr.splitlines() if "failed" in line]
     assert len(errors) == 1, proc.stderr  # reported once, further errors muted
-    assert "AlertmanagerMonitor failed on anomaly.detected: DeliveryError" in errors[0]
+    assert "AlertmanagerMonitor failed on flush: DeliveryError" in errors[0]
+    assert "pending, retried in the background" in errors[0]
 
 
 def test_adcore_serve_monitor_webhook_groups_a_requests_anomalies(tmp_path, monkeypatch, receiver):

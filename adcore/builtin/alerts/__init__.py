@@ -4,8 +4,10 @@ Two monitors, registered by the core plugin through the monitoring port (``adcor
 --monitor alertmanager``, ``adcore serve --monitor webhook``): :mod:`.alertmanager` posts to
 Prometheus Alertmanager's v2 API, :mod:`.webhook` posts signed JSON (:mod:`.signing`) to any
 URL. Both share :mod:`.monitor` (which events, which key, counting) and :mod:`.grouping` (at
-most one notification per key per interval), and send through :mod:`.transport`, the one
-place an HTTP request is made (the seam for retries and circuit breakers). Configuration is
+most one notification per key per interval), and deliver on a background thread
+(:mod:`.sender`: a bounded queue, retries and a circuit breaker per receiver, so an outage
+neither stalls the stream nor loses alerts) through :mod:`.transport`, the one place an HTTP
+request is made. Configuration is
 read from environment variables (:mod:`.settings`), since monitors are built without
 arguments. See docs/alerts.md.
 """

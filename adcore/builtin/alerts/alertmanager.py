@@ -42,7 +42,7 @@ class AlertmanagerMonitor(AlertMonitor):
     def alert(self, note: Notification) -> dict[str, Any]:
         """The v2 API's ``postableAlert`` for one notification."""
         alert: dict[str, Any] = {
-            "labels": self.labels(note.key),
+            "labels": self.labels_of(note),
             "annotations": annotations(note),
             "startsAt": note.first_event.timestamp,
         }

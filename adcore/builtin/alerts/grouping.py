@@ -26,9 +26,10 @@ called from one thread (the stream's, or the server's event thread).
 from __future__ import annotations
 
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_INTERVAL = 300.0
@@ -42,7 +43,10 @@ class Notification:
     ``event`` is the event it carries (the first of a window, or the latest held back);
     ``events`` how many events it stands for; ``suppressed`` how many of them were held back
     rather than notified one by one; ``total`` the events of the key's episode so far;
-    ``opened`` the clock time the episode began (the alert's start).
+    ``opened`` the clock time the episode began (the alert's start); ``id`` a UUID of its
+    own, kept by every attempt to deliver it (a webhook receiver de-duplicates retries on it);
+    ``labels`` the alert's labels as they were when it was queued (a retry an hour later
+    must post the same alert, whatever the stream learnt since).
     """
 
     key: Hashable
@@ -52,6 +56,8 @@ class Notification:
     total: int
     opened: float
     first_event: Any
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    labels: dict[str, str] | None = None  # set by the alert monitor when it queues the notification
 
 
 @dataclass

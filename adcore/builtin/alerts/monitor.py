@@ -12,16 +12,23 @@ The key is the alert's name (``AdcoreAnomaly`` or ``AdcoreDrift``), the stream a
 model label's unsaved-refit suffix (``name@3+r2``) is left out of it, so a stream that
 refits a stored model keeps one alert.
 
-Delivery is synchronous, with the short timeout of :mod:`.transport`, and never retried
-here. A failed delivery is counted (:attr:`AlertMonitor.stats`) and raised after the other
-notifications of the call were tried; the event bus reports a monitor's first error once
-(``monitor AlertmanagerMonitor failed on anomaly.detected: ...``) and keeps calling it,
-so the stream goes on and later alerts are still attempted.
+Delivery is asynchronous (:mod:`.sender`): ``record`` queues the notifications an event
+causes and returns, whatever the receiver's state; one thread per monitor sends them, retrying
+transient failures behind the receiver's circuit breaker, so an outage shorter than the
+queue's capacity loses nothing and never stalls the stream. ``flush`` (once per micro-batch)
+waits a bounded moment for the queue to empty, returning early when the receiver is down;
+``close`` sends every held-back count and waits, bounded, through retries. Problems surface
+as one :class:`DeliveryError` raised by ``flush`` or ``close``: a notification the receiver
+refused (a 4xx, never retried), a receiver newly down (once per outage), notifications given
+up at close. The event bus reports a monitor's first error once
+(``monitor AlertmanagerMonitor failed on flush: ...``) and keeps calling it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +36,7 @@ from typing import Any
 
 from adcore.builtin.alerts import settings
 from adcore.builtin.alerts.grouping import DEFAULT_INTERVAL, GroupingPolicy, Notification
+from adcore.builtin.alerts.sender import Outbox, target_of
 from adcore.builtin.alerts.transport import DeliveryError, Send, post
 
 ANOMALY, DRIFT = "anomaly.detected", "drift.detected"
@@ -49,19 +57,27 @@ class AlertKey:
 
 @dataclass
 class AlertStats:
-    """Counts since the monitor was built: events taken, notifications sent, failed, held back."""
+    """Counts since the monitor was built.
+
+    ``events`` taken; ``suppressed`` of them held back by grouping; notifications ``sent``,
+    ``failed`` (refused by the receiver, or still undelivered when the monitor closed) and
+    ``dropped`` (the oldest of a full queue, during a long outage).
+    """
 
     events: int = 0
     sent: int = 0
     failed: int = 0
     suppressed: int = 0
+    dropped: int = 0
 
 
 class AlertMonitor:
     """Events to grouped notifications; subclasses send them (see the module docstring)."""
 
-    #: The sink's name in messages (``alertmanager``, ``webhook``).
+    #: The sink's name in messages and its dependency's kind (``alertmanager``, ``webhook``).
     name = "alert"
+    #: Where notifications go (set by the sink before it is first used).
+    url: str
 
     def __init__(
         self,
@@ -72,6 +88,8 @@ class AlertMonitor:
         generator_url: str | None = None,
         send: Send | None = None,
         clock: Callable[[], float] | None = None,
+        queue_size: int | None = None,
+        flush_timeout: float | None = None,
     ) -> None:
         every = settings.number(interval, settings.INTERVAL_ENV, DEFAULT_INTERVAL)
         self.grouping = GroupingPolicy(every) if clock is None else GroupingPolicy(every, clock=clock)
@@ -79,12 +97,18 @@ class AlertMonitor:
         self.severity = settings.text(severity, settings.SEVERITY_ENV, settings.DEFAULT_SEVERITY) or "warning"
         self.generator_url = settings.text(generator_url, settings.GENERATOR_URL_ENV)
         self.send: Send = send or post
+        self.queue_size = settings.count(queue_size, settings.QUEUE_ENV, settings.DEFAULT_QUEUE)
+        self.flush_timeout = settings.number(
+            flush_timeout, settings.FLUSH_TIMEOUT_ENV, settings.DEFAULT_FLUSH_TIMEOUT
+        )
         self.stats = AlertStats()
+        self._outbox: Outbox | None = None
+        self._outbox_lock = threading.Lock()
         self._streams: OrderedDict[str, tuple[str, str]] = OrderedDict()  # stream: (algorithm, model)
 
     # ------------------------------------------------------------ the monitor port
     def record(self, event: Any) -> None:
-        """Take one event; deliver the notification it causes, if any."""
+        """Take one event; queue the notification it causes, if any (never blocks, never raises)."""
         kind = getattr(event, "type", None)
         if kind == "model.retrained":
             self._remember_stream(event)
@@ -95,19 +119,44 @@ class AlertMonitor:
         notes = self.grouping.offer(self.key_of(event), event)
         if not notes:
             self.stats.suppressed += 1
-        self._deliver_all(notes)
+        self._queue_all(notes)
 
     def flush(self) -> None:
-        """Send the held-back counts of keys whose interval has passed (once per micro-batch)."""
-        self._deliver_all(self.grouping.due())
+        """Queue the held-back counts of keys whose interval has passed (once per micro-batch),
+        wait up to ``flush_timeout`` for delivery unless the receiver is down, report news."""
+        self._queue_all(self.grouping.due())
+        if self._outbox is not None:
+            self._outbox.wait(self.flush_timeout)
+        self._report()
 
     def close(self) -> None:
-        """Send every held-back count now: the last word on a burst is never lost at exit."""
-        self._deliver_all(self.grouping.due(force=True))
+        """Send every held-back count: the last word on a burst is not lost at exit.
+
+        Waits up to ``flush_timeout`` through retries; what is still undelivered then is
+        counted as failed and reported.
+        """
+        self._queue_all(self.grouping.due(force=True))
+        outbox = self._outbox
+        if outbox is None:
+            return
+        down = outbox.down()
+        left = outbox.close(self.flush_timeout)
+        if left:
+            why = outbox.down() or down or "no answer in time"
+            n = f"{left} alert notification{'s' if left != 1 else ''}"
+            raise DeliveryError(f"{n} not delivered at close: {why}")
+        self._report()
+
+    @property
+    def pending(self) -> int:
+        """Notifications queued or in flight, not delivered yet."""
+        return 0 if self._outbox is None else self._outbox.pending
 
     # ------------------------------------------------------------ for the sinks
     def deliver(self, note: Notification) -> None:
-        """Send one notification (a sink implements it; raise :class:`DeliveryError` on failure).
+        """Make one attempt at sending one notification (a sink implements it, through
+        :attr:`send`; raise :class:`DeliveryError` on failure). Called on the sender thread,
+        again for each retry: build the request here, not before.
 
         ``note.key`` is the :class:`AlertKey` of its events.
         """
@@ -120,6 +169,10 @@ class AlertMonitor:
         model = _REFIT_SUFFIX.sub("", str(model or ""))
         detector = str(getattr(event, "detector", "") or "") if event.type == DRIFT else ""
         return AlertKey(ALERT_NAMES[event.type], stream, model, detector)
+
+    def labels_of(self, note: Notification) -> dict[str, str]:
+        """The labels ``note`` was queued with (see :attr:`Notification.labels`)."""
+        return dict(note.labels) if note.labels is not None else self.labels(note.key)
 
     def labels(self, key: AlertKey) -> dict[str, str]:
         """The alert's identity: the key, the severity and the algorithm when known (no empty values)."""
@@ -134,18 +187,32 @@ class AlertMonitor:
         return {k: v for k, v in labels.items() if v}
 
     # ------------------------------------------------------------ internals
-    def _deliver_all(self, notes: list[Notification]) -> None:
-        first: DeliveryError | None = None
-        for note in notes:
-            try:
-                self.deliver(note)
-            except DeliveryError as exc:
-                self.stats.failed += 1
-                first = first or exc
-            else:
-                self.stats.sent += 1
-        if first is not None:
-            raise first
+    def _queue_all(self, notes: list[Notification]) -> None:
+        if notes:
+            outbox = self._outbox or self._open_outbox()
+            for note in notes:  # labels frozen now: every retry posts the same alert
+                outbox.put(dataclasses.replace(note, labels=self.labels(note.key)))
+
+    def _open_outbox(self) -> Outbox:
+        """The outbox, made on the first notification (a monitor that never alerts starts no thread)."""
+        with self._outbox_lock:
+            if self._outbox is None:
+                self._outbox = Outbox(
+                    self.deliver,
+                    kind=self.name,
+                    target=target_of(self.url),
+                    capacity=self.queue_size,
+                    counts=self._add,
+                )
+            return self._outbox
+
+    def _add(self, name: str, n: int) -> None:
+        setattr(self.stats, name, getattr(self.stats, name) + n)
+
+    def _report(self) -> None:
+        news = None if self._outbox is None else self._outbox.news()
+        if news is not None:
+            raise DeliveryError(news)
 
     def _remembered(self, stream: str) -> tuple[str, str]:
         """The stream's (algorithm, model) from its last ``model.retrained``, else empty."""

@@ -21,9 +21,13 @@ GENERATOR_URL_ENV = "ADCORE_ALERT_GENERATOR_URL"
 ALERTMANAGER_URL_ENV = "ADCORE_ALERTMANAGER_URL"
 WEBHOOK_URL_ENV = "ADCORE_WEBHOOK_URL"
 WEBHOOK_SECRET_ENV = "ADCORE_WEBHOOK_SECRET"
+QUEUE_ENV = "ADCORE_ALERT_QUEUE"
+FLUSH_TIMEOUT_ENV = "ADCORE_ALERT_FLUSH_TIMEOUT"
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_SEVERITY = "warning"
+DEFAULT_QUEUE = 1000
+DEFAULT_FLUSH_TIMEOUT = 5.0
 
 
 def number(value: float | None, env: str, default: float, *, positive: bool = False) -> float:
@@ -39,6 +43,21 @@ def number(value: float | None, env: str, default: float, *, positive: bool = Fa
     if value < 0 or (positive and value == 0):
         raise ParameterError(f"{env} must be {'> 0' if positive else '>= 0'} seconds, got {value}")
     return float(value)
+
+
+def count(value: int | None, env: str, default: int) -> int:
+    """``value`` if given, else ``$env`` as a whole number, else ``default``; at least 1."""
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ParameterError(f"{env} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ParameterError(f"{env} must be at least 1, got {value}")
+    return int(value)
 
 
 def text(value: str | None, env: str, default: str | None = None) -> str | None:

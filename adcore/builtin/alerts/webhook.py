@@ -1,17 +1,21 @@
 """The ``webhook`` monitor: grouped alerts as signed JSON posted to any URL.
 
 For receivers that are not Alertmanager (a chat bridge, an incident tool, your own service).
-``POST $ADCORE_WEBHOOK_URL`` with a JSON object: ``version``, ``delivery`` (a unique id),
-``sent_at`` (Unix seconds), ``alertname``, ``labels`` and ``annotations`` (as sent to
+``POST $ADCORE_WEBHOOK_URL`` with a JSON object: ``version``, ``delivery`` (the
+notification's id), ``sent_at`` (Unix seconds), ``alertname``, ``labels`` and ``annotations`` (as sent to
 Alertmanager), the grouping counts ``events``, ``suppressed``, ``total``, and the event
 itself. It is signed with ``$ADCORE_WEBHOOK_SECRET`` (:mod:`.signing`): a webhook without a
 secret is refused, since anyone who can reach the receiver could otherwise page people.
+
+A notification may arrive more than once: a retry after a timeout whose request the receiver
+did process. Every attempt carries the same ``delivery`` id (the notification's, also in
+``X-Adcore-Delivery``), so a receiver de-duplicates on it; ``sent_at`` is the attempt's own
+time, re-signed, so a notification held through a long outage is not refused as stale.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from adcore.builtin.alerts import settings, signing
@@ -40,13 +44,13 @@ class WebhookMonitor(AlertMonitor):
         self._secret = found.encode()
 
     def payload(self, note: Notification) -> dict[str, Any]:
-        """The JSON object sent for one notification."""
+        """The JSON object sent for one attempt at one notification (see the module docstring)."""
         return {
             "version": VERSION,
-            "delivery": str(uuid.uuid4()),
+            "delivery": note.id,
             "sent_at": int(time.time()),
             "alertname": note.key.alertname,
-            "labels": self.labels(note.key),
+            "labels": self.labels_of(note),
             "annotations": annotations(note),
             "events": note.events,
             "suppressed": note.suppressed,
