@@ -85,8 +85,9 @@ def with_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)  # the session leader's pid is its group id
 
 
-def start_mlflow_server(root: Path) -> Server:
-    port = free_port()
+def start_mlflow_server(root: Path, port: int | None = None) -> Server:
+    """``port``: a given one, to start a stopped server again where its clients look for it."""
+    port = port or free_port()
     command = [
         *mlflow_exe(),
         "server",

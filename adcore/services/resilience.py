@@ -37,12 +37,13 @@ state machine (its state changes are locked) without that lock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -244,6 +245,31 @@ class Dependency:
                 self._last_error = _one_line(exc)
                 raise self.unavailable(action, error, cause=exc) from exc
             raise
+
+    @contextlib.contextmanager
+    def attempt(
+        self, action: str, error: type[ServiceUnavailableError] = ServiceUnavailableError
+    ) -> Iterator[None]:
+        """One attempt of a ``with`` block under the breaker, for clients that retry by themselves
+        (MLflow's retries its HTTP calls): refused at once while the breaker is open; a transient
+        failure in the block counts towards it and becomes ``error``; success closes it."""
+        if self.state == OPEN:
+            self.stats.calls += 1
+            self.stats.rejected += 1
+            raise self.unavailable(action, error)
+        failure: BaseException | None = None
+        try:
+            yield
+        except Exception as exc:
+            if not self.transient(exc):
+                raise
+            failure = exc
+
+        def outcome() -> None:
+            if failure is not None:
+                raise failure
+
+        self.call(outcome, action=action, error=error, idempotent=False)
 
     def unavailable(
         self,

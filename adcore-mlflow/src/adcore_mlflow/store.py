@@ -47,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 
 import mlflow
 from adcore.errors import IntegrityError, ModelNotFoundError, StoreError, StoreUnavailableError
+from adcore.services import resilience
 from adcore.services.registry import ModelRecord, model_not_found, redact_url
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -63,6 +64,10 @@ PARTS_TAG = "adcore.record.parts"
 TAG_LIMIT = 100_000  # MLflow's limit on a model-version tag value
 PUBLISH_ATTEMPTS = 8
 PROBE_TIMEOUT_S = 5.0
+#: MLflow's HTTP retry settings when the user set none: its defaults (7 retries, backoff factor 2)
+#: hold a request for about four minutes on a server that is down; adcore's circuit breaker
+#: (adcore.services.resilience) takes over from there
+CLIENT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 
 
 class MlflowStore:
@@ -75,8 +80,15 @@ class MlflowStore:
         self.tracking_uri = self.target.tracking_uri or mlflow.get_tracking_uri()
         self.registry_uri = self.target.registry_uri or self.tracking_uri
         self.where = f"MLflow at {redact_url(self.tracking_uri)}"
+        where = urlsplit(self.tracking_uri)
+        self.dependency = resilience.dependency(
+            "mlflow", where.netloc if self.target.is_http else "local", _is_outage
+        )
         if self.target.is_http:
-            _probe(self.tracking_uri)
+            for name, value in CLIENT_RETRIES.items():  # MLflow's own: 7 retries, about 4 minutes
+                os.environ.setdefault(name, value)
+            with self.dependency.attempt("reaching MLflow", StoreUnavailableError):
+                _probe(self.tracking_uri)
         self.artifacts = MlflowArtifacts(self.tracking_uri, self.registry_uri)
         self._experiment_id: str | None = None
         # MLflow creates (or migrates) a database's tables on first connection; processes doing
@@ -251,7 +263,13 @@ class MlflowStore:
 
     @contextlib.contextmanager
     def _calls(self, doing: str) -> Iterator[None]:
-        """MLflow's exceptions as adcore's: one line, the URL without its password."""
+        """MLflow's exceptions as adcore's: one line, the URL without its password; an unreachable
+        server counts towards the ``mlflow`` circuit breaker, which refuses at once while open."""
+        with self.dependency.attempt(doing, StoreUnavailableError), self._translated(doing):
+            yield
+
+    @contextlib.contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
         try:
             yield
         except (ModelNotFoundError, IntegrityError, StoreError):
@@ -358,6 +376,11 @@ def _code(exc: MlflowException) -> str:
     if isinstance(code, int):
         return ErrorCode.Name(code)
     return str(code)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """An unreachable server (not yet counted by an inner call under the same breaker)."""
+    return isinstance(exc, StoreUnavailableError) and getattr(exc, "dependency", None) != "mlflow"
 
 
 def _unreachable(message: str) -> bool:
