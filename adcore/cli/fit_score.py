@@ -149,11 +149,13 @@ def register(app: typer.Typer) -> None:
         executor: str = options.EXECUTOR,
         storage_option: list[str] = options.STORAGE_OPTION,
         on_bad_file: str = options.ON_BAD_FILE,
+        output_p_values: bool = options.OUTPUT_P_VALUES,
     ) -> None:
         """Score a file with a stored model (no refit), in chunks of --chunk-size rows.
 
-        Labels use the threshold stored with the model. The input must have the training
-        features (count, and names/order when known).
+        Labels use the threshold stored with the model (fdr:Q: Benjamini-Hochberg within each
+        chunk). The input must have the training features (count, and names/order when known).
+        --output-p-values needs a model fitted with --threshold fdr:Q (it keeps the calibration).
 
         The rows go to stdout (csv, or --format), or to --output FILE, one per input row. The
         summary goes to stderr; --json prints it on stdout instead of the rows (add --output
@@ -169,9 +171,14 @@ def register(app: typer.Typer) -> None:
         storage = options.split_pairs(storage_option, "--storage-option")
         if _is_local(executor):
             payload = _score_locally(
-                model, input_path, output, fmt, as_json, chunk_size, store, columns, no_header, nan, storage
+                model, input_path, output, fmt, as_json, chunk_size, store, columns, no_header, nan, storage,
+                output_p_values,
             )
         else:
+            if output_p_values:
+                from adcore.errors import ParameterError
+
+                raise ParameterError("--output-p-values is written by the local executor only")
             payload = _score_with(
                 executor, model, input_path, output, fmt, as_json, chunk_size, store, columns, no_header,
                 nan, on_bad_file, storage,
@@ -202,6 +209,7 @@ def _score_locally(
     no_header: bool,
     nan: ScoreNan,
     storage: dict[str, str],
+    p_values: bool = False,
 ) -> dict[str, Any] | None:
     """The local executor: rows to --output or stdout, a bar of rows when they go to a file."""
     from adcore.cli.output import reader_may_leave, resolve_output
@@ -223,6 +231,7 @@ def _score_locally(
         storage_options=storage,
         stream=target.stream,
         loaded_model=loaded,
+        p_values=p_values,
     )
     payload = None
     with (

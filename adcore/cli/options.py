@@ -40,8 +40,15 @@ CONTAMINATION = typer.Option(
 THRESHOLD = typer.Option(
     None,
     "--threshold",
-    help="contamination (default) | mad[:k] | iqr[:k] | zscore[:k] | fixed:VALUE; "
+    help="contamination (default) | mad[:k] | iqr[:k] | zscore[:k] | fixed:VALUE | fdr:Q "
+    "(Benjamini-Hochberg at false-discovery rate Q on conformal p-values); "
     "a vote ensemble defaults to a majority (fixed:0.5).",
+)
+OUTPUT_P_VALUES = typer.Option(
+    False,
+    "--output-p-values",
+    help="Add a p_value column: the row's conformal p-value (small = anomalous), from calibration "
+    "scores kept at fit (out-of-fold; docs/thresholds.md).",
 )
 PARAM = typer.Option(None, "--param", "-p", help="Detector parameter KEY=VALUE (repeatable).")
 SEED = typer.Option(

@@ -76,6 +76,17 @@ def _ensemble_line(ensemble: dict[str, Any] | None) -> str | None:
     return f"ensemble {ensemble['combine']} of {', '.join(parts)}"
 
 
+def print_choice(ensemble: dict[str, Any] | None, algo: str) -> None:
+    """``--explain-choice``: the reasons ``auto`` recorded (``choice.reasons``), one per line."""
+    from adcore.cli.summaries import print_lines
+
+    choice = (ensemble or {}).get("choice")
+    if not choice:
+        print_lines([f"no choice to explain: --algo {algo} names its detectors itself"])
+        return
+    print_lines([f"why: {reason}" for reason in choice.get("reasons", [])])
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     @help_paragraphs
@@ -98,11 +109,19 @@ def register(app: typer.Typer) -> None:
         normalize: str = options.NORMALIZE,
         jobs: int | None = options.JOBS,
         labels: str = options.LABELS,
+        output_p_values: bool = options.OUTPUT_P_VALUES,
+        explain_choice: bool = typer.Option(
+            False,
+            "--explain-choice",
+            help="Print on stderr why the detector chose its members and weights (--algo auto).",
+        ),
     ) -> None:
         """Fit a detector (or an ensemble: --algo a,b,c) on a file and score every row of it.
 
         One row per input row, in order: any pass-through columns, 'score' (higher = more
-        anomalous; empty for a row --nan drop removed) and 'label' (1 = anomaly, -1 = dropped).
+        anomalous; empty for a row --nan drop removed) and 'label' (1 = anomaly, -1 = dropped);
+        with --output-p-values, 'p_value' (conformal: small = anomalous; the fit then also
+        scores 5 out-of-fold refits to calibrate it).
 
         The rows go to stdout (csv, or --format), or to --output FILE. The summary goes to
         stderr; --json prints it on stdout instead of the rows (add --output to keep them).
@@ -121,16 +140,19 @@ def register(app: typer.Typer) -> None:
             )
         ensemble = {"combine": "stack" if labels else combine, "normalize": normalize, "jobs": jobs}
         detector = build_detector(algo, param, contamination, threshold, seed, ensemble)
+        from adcore.domain.conformal import refuse_fdr_in_sample
+
+        refuse_fdr_in_sample(detector.threshold, "adcore run")
         with status(f"reading {input_path}") as shown:
             dataset, y = options.read_input(input_path, columns, no_header, nan.value, labels)
             shown.update(f"fitting {algo} on {plural(dataset.n_samples, 'row')}")
-            result = fit_detect(detector, dataset, y=y)
+            result = fit_detect(detector, dataset, y=y, calibrate=output_p_values or None)
             if target.path is not None:
                 shown.update("writing the scores")
-                _write_rows(target, dataset, result)
+                _write_rows(target, dataset, result, output_p_values)
         if target.stream is not None:  # after the spinner: rows on a terminal must not mix with it
             with reader_may_leave():
-                _write_rows(target, dataset, result)
+                _write_rows(target, dataset, result, output_p_values)
         if as_json:
             summary = result.summary()
             summary["output"] = target.name
@@ -138,10 +160,13 @@ def register(app: typer.Typer) -> None:
             print_json(summary)
         else:
             print_summary(result, target.name)
+        if explain_choice:
+            print_choice(result.metadata.get("ensemble"), algo)
 
 
-def _write_rows(target: Any, dataset: Any, result: Any) -> None:
-    """One output row per input row: rows that --nan drop removed get no score and label -1."""
+def _write_rows(target: Any, dataset: Any, result: Any, p_values: bool = False) -> None:
+    """One output row per input row: rows that --nan drop removed get no score and label -1
+    (and no p-value)."""
     import numpy as np
 
     from adcore.data import write_scores
@@ -153,6 +178,7 @@ def _write_rows(target: Any, dataset: Any, result: Any) -> None:
         dataset.expand(result.scores, np.nan),
         dataset.expand(result.labels, -1),
         passthrough=dataset.passthrough,
+        extra={"p_value": dataset.expand(result.p_values, np.nan)} if p_values else None,
         fmt=target.fmt,
         stream=target.stream,
     )

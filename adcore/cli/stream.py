@@ -141,7 +141,34 @@ def register(app: typer.Typer) -> None:
             None, "--contamination", "-c", help="Expected share of anomalies, in (0, 0.5] (default 0.1)."
         ),
         threshold: str = typer.Option(
-            None, "--threshold", help="contamination | mad[:k] | iqr[:k] | zscore[:k] | fixed:VALUE"
+            None,
+            "--threshold",
+            help="contamination | mad[:k] | iqr[:k] | zscore[:k] | fixed:VALUE | fdr:Q (Benjamini-Hochberg "
+            "on p-values, within each scored segment of a batch)",
+        ),
+        output_p_values: bool = typer.Option(
+            False,
+            "--output-p-values",
+            help="Add p_value to each output line: conformal, against the window model's out-of-fold "
+            "calibration scores, or an online detector's recent scores.",
+        ),
+        min_anomalies: int = typer.Option(
+            1,
+            "--min-anomalies",
+            help="Alert (anomaly.detected) only when K of the last --within N "
+            "records of a key are anomalous; labels are unchanged.",
+        ),
+        within: int = typer.Option(1, "--within", help="N, the records --min-anomalies counts over."),
+        suppress: int = typer.Option(
+            0,
+            "--suppress",
+            help="After an alert, hold back the key's alerts for this many records (then send one for them).",
+        ),
+        alert_key: str = typer.Option(
+            None,
+            "--alert-key",
+            help="Record field whose values are separate keys for the alert rule "
+            "(default: the whole stream).",
         ),
         seed: int = options.SEED,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line on stderr at the end."),
@@ -186,6 +213,11 @@ def register(app: typer.Typer) -> None:
             batch_size=batch_size,
             max_delay_ms=max_delay_ms,
             max_record_bytes=max_record_bytes,  # None: open_stream's default
+            p_values=output_p_values,
+            min_anomalies=min_anomalies,
+            within=within,
+            suppress=suppress,
+            alert_key=alert_key,
             monitors=monitor or (),
             events=events,
             dead_letter=dead_letter,

@@ -20,8 +20,17 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
+from adcore.domain.conformal import (
+    DEFAULT_FOLDS,
+    benjamini_hochberg,
+    conformal_p_values,
+    cross_calibration_scores,
+    jackknife_p_values,
+    require_calibration,
+    single_row_cut,
+)
 from adcore.domain.params import public_fields
-from adcore.domain.thresholds import check_contamination, compute_threshold, parse_threshold
+from adcore.domain.thresholds import check_contamination, compute_threshold, is_fdr, parse_threshold
 from adcore.errors import (
     AdcoreError,
     DataError,
@@ -160,7 +169,8 @@ class Detector:
         Expected share of anomalies in (0, 0.5], used by the ``contamination`` threshold
         and passed to detectors that take it (PyOD's do).
     threshold : str
-        ``contamination`` (default), ``mad[:k]``, ``iqr[:k]``, ``zscore[:k]``, ``fixed:VALUE``.
+        ``contamination`` (default), ``mad[:k]``, ``iqr[:k]``, ``zscore[:k]``, ``fixed:VALUE``,
+        ``fdr:Q`` (Benjamini-Hochberg on conformal p-values; fit then calibrates).
     random_state : int or None
         Seed passed to detectors that take ``random_state``.
     **params
@@ -173,7 +183,11 @@ class Detector:
     threshold_ : float
         Scores above it are labelled 1 (anomaly).
     labels_ : ndarray of shape (n_samples,)
-        0/1 labels of the training data.
+        0/1 labels of the training data (with ``fdr:Q`` always 0: in-sample p-values are
+        ranks, which Benjamini-Hochberg never rejects; ``fdr:Q`` labels new rows).
+    calibration_scores_ : ndarray of shape (n_samples,)
+        Sorted out-of-fold scores of the training data, the calibration set of
+        :meth:`p_values` (only after ``fit(..., calibrate=True)`` or an ``fdr`` threshold).
     estimator_ : object
         The plugin's fitted detector.
     """
@@ -268,8 +282,15 @@ class Detector:
         return validate_params(self.algorithm_name, model, values)
 
     # -------------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any = None, *, keep_baseline: bool = True) -> Detector:
+    def fit(
+        self, X: Any, y: Any = None, *, keep_baseline: bool = True, calibrate: bool | None = None
+    ) -> Detector:
         """Fit the wrapped detector on ``X`` (n_samples, n_features).
+
+        ``calibrate=True`` (implied by an ``fdr:Q`` threshold) also keeps the calibration
+        scores of conformal p-values (:meth:`p_values`): out-of-fold scores from
+        :data:`~adcore.domain.conformal.DEFAULT_FOLDS` refits on the other folds
+        (:mod:`adcore.domain.conformal` says why), which costs that many extra fits.
 
         ``y`` (any array-like, passed on as a numpy array) goes to detectors whose ``fit``
         takes it (those that learn from labels, and PyOD's, which ignore it); the others never
@@ -308,10 +329,69 @@ class Detector:
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_  # refitted on data without names: the old ones would lie
         self.decision_scores_ = train_scores
-        self.threshold_ = compute_threshold(self.decision_scores_, self.threshold, self.contamination)
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        self._forget_calibration()
+        if calibrate or is_fdr(self.threshold):
+            self._calibrate(matrix, params)
+        self._set_threshold(train_scores)
         self._sorted_train_scores = np.sort(self.decision_scores_)
         return self
+
+    # ------------------------------------------------------------ calibration
+    def _calibrate(self, matrix: np.ndarray, params: dict[str, Any]) -> None:
+        """Out-of-fold scores of the training rows: the conformal calibration set."""
+        try:
+            oof = cross_calibration_scores(
+                lambda: self._build(params), matrix, folds=DEFAULT_FOLDS, seed=self.random_state
+            )
+        except LIBRARY_USER_ERRORS as exc:
+            self._raise_typed(exc, params, matrix.shape[0])
+        self._keep_calibration(oof)
+
+    def _keep_calibration(self, scores: np.ndarray) -> None:
+        self.calibration_scores_ = np.sort(scores)
+        self.train_p_values_ = jackknife_p_values(scores)
+
+    def _forget_calibration(self) -> None:
+        for name in ("calibration_scores_", "train_p_values_"):
+            if hasattr(self, name):
+                delattr(self, name)  # a previous fit's calibration would describe another model
+
+    def _set_threshold(self, train_scores: np.ndarray) -> None:
+        """``threshold_`` and ``labels_`` of the training rows, by the threshold rule.
+
+        For ``fdr:Q`` the training labels are Benjamini-Hochberg's on the rows' own
+        (out-of-fold) p-values, and ``threshold_`` is the score a row scored *alone* must exceed
+        (its p-value <= Q); in a batch of several rows BH's cut is that or stricter.
+        """
+        spec = parse_threshold(self.threshold)
+        if spec.method != "fdr":
+            self.threshold_ = compute_threshold(train_scores, spec, self.contamination)
+            self.labels_ = (train_scores > self.threshold_).astype(np.int64)
+            return
+        q = float(spec.value)  # type: ignore[arg-type]
+        self.threshold_ = single_row_cut(self.calibration_scores_, q)
+        self.labels_ = benjamini_hochberg(self.train_p_values_, q).astype(np.int64)
+
+    def p_values(self, X: Any) -> np.ndarray:
+        """Conformal p-values of ``X``'s rows: small means unlike the (normal) training data.
+
+        ``(1 + #{calibration scores >= s}) / (n + 1)`` (:mod:`adcore.domain.conformal`); needs a
+        fit with ``calibrate=True`` or an ``fdr`` threshold.
+        """
+        return self.p_values_of_scores(self.decision_function(X))
+
+    def p_values_of_scores(self, scores: np.ndarray) -> np.ndarray:
+        """:meth:`p_values` of scores already computed (the model store's and the server's path)."""
+        self._check_fitted()
+        return conformal_p_values(scores, require_calibration(self))
+
+    def label_scores(self, scores: np.ndarray) -> np.ndarray:
+        """0/1 labels of scores scored together: ``score > threshold_``, or BH for ``fdr:Q``."""
+        spec = parse_threshold(self.threshold)
+        if spec.method == "fdr":
+            rejected = benjamini_hochberg(self.p_values_of_scores(scores), float(spec.value))  # type: ignore[arg-type]
+            return rejected.astype(np.int64)
+        return (np.asarray(scores) > self.threshold_).astype(np.int64)
 
     def _build(self, params: dict[str, Any]) -> Any:
         """The plugin's detector, built from validated parameters; its library's complaint typed."""
@@ -566,15 +646,25 @@ class Detector:
     def _learn_threshold(self, scores: np.ndarray) -> None:
         finite = scores[np.isfinite(scores)]
         self.decision_scores_ = scores
-        self.threshold_ = (
-            compute_threshold(finite, self.threshold, self.contamination) if finite.size else math.inf
-        )
-        self.labels_ = (scores > self.threshold_).astype(np.int64)
+        self._forget_calibration()
+        if is_fdr(self.threshold) and finite.size:
+            # Prequential scores are out of sample already: they are the calibration set.
+            self._keep_calibration(finite)
+            self._set_threshold(scores)
+            if finite.size < scores.size:  # the jackknife p-values cover the finite scores only
+                self.labels_ = (scores > self.threshold_).astype(np.int64)
+        else:
+            self.threshold_ = (
+                compute_threshold(finite, self.threshold, self.contamination)
+                if finite.size and not is_fdr(self.threshold)
+                else math.inf
+            )
+            self.labels_ = (scores > self.threshold_).astype(np.int64)
         self._sorted_train_scores = np.sort(scores)
 
     def predict(self, X: Any) -> np.ndarray:
-        """0/1 labels: 1 where the score exceeds ``threshold_``."""
-        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+        """0/1 labels: 1 where the score exceeds ``threshold_`` (``fdr:Q``: BH over ``X``'s rows)."""
+        return self.label_scores(self.decision_function(X))
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         return self.fit(X, y).labels_
@@ -583,10 +673,16 @@ class Detector:
         """Probability of being normal / anomalous, shape (n_samples, 2), as PyOD.
 
         ``linear`` scales by the training scores' min and max (clipped to [0, 1]);
-        ``unify`` is Kriegel et al.'s Gaussian scaling, erf((s - mean) / (std * sqrt 2)).
+        ``unify`` is Kriegel et al.'s Gaussian scaling, erf((s - mean) / (std * sqrt 2));
+        ``conformal`` is ``[p, 1 - p]`` with ``p`` the conformal p-value (:meth:`p_values`):
+        the first column is the evidence for "normal", a calibrated p-value rather than a
+        probability (needs a calibrated fit).
         """
         scores = self.decision_function(X)
         train = self.decision_scores_
+        if method == "conformal":
+            p = self.p_values_of_scores(scores)
+            return np.column_stack([p, 1.0 - p])
         if method == "linear":
             span = train.max() - train.min()
             anomalous = np.clip((scores - train.min()) / (span if span > 0 else 1.0), 0.0, 1.0)
@@ -595,7 +691,7 @@ class Detector:
             erf = np.vectorize(math.erf, otypes=[np.float64])
             anomalous = np.clip(erf((scores - train.mean()) / (std * math.sqrt(2.0))), 0.0, 1.0)
         else:
-            raise ParameterError(f"unknown probability method {method!r}; choose linear or unify")
+            raise ParameterError(f"unknown probability method {method!r}; choose linear, unify or conformal")
         return np.column_stack([1.0 - anomalous, anomalous])
 
     def predict_confidence(self, X: Any = None) -> np.ndarray:

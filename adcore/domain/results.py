@@ -46,6 +46,8 @@ class DetectionResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     explanations: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: Conformal p-values of the rows (small = anomalous), when the fit was calibrated.
+    p_values: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:

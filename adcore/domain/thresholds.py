@@ -8,7 +8,11 @@ methods need no guess of the anomaly share:
 - ``mad[:k]``: median + k * 1.4826 * MAD (default k = 3), robust to the anomalies themselves;
 - ``iqr[:k]``: Q3 + k * IQR (Tukey's fence, default k = 1.5);
 - ``zscore[:k]``: mean + k * std (default k = 3);
-- ``fixed:VALUE``: a score threshold chosen by the user.
+- ``fixed:VALUE``: a score threshold chosen by the user;
+- ``fdr:Q``: Benjamini-Hochberg on conformal p-values (:mod:`adcore.domain.conformal`): a row
+  is anomalous when BH rejects "normal" at false-discovery rate ``Q`` in (0, 1) (default
+  0.05) among the rows scored together. The cut depends on the batch, so ``compute_threshold``
+  has no single value for it; the detector labels through :func:`adcore.domain.conformal`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import numpy as np
 
 from adcore.errors import ParameterError
 
-THRESHOLD_METHODS = ("contamination", "mad", "iqr", "zscore", "fixed")
+THRESHOLD_METHODS = ("contamination", "mad", "iqr", "zscore", "fixed", "fdr")
+DEFAULT_FDR = 0.05
 _DEFAULT_K = {"mad": 3.0, "iqr": 1.5, "zscore": 3.0}
 # What a person means by a number: ASCII digits, sign, point, exponent. float() alone would also
 # take "1_0" or full-width and Arabic-Indic digits, and an empty value must not quietly mean the default.
@@ -42,12 +47,14 @@ def parse_threshold(spec: str) -> ThresholdSpec:
     if method not in THRESHOLD_METHODS:
         raise ParameterError(
             f"unknown threshold method {spec!r}; choose one of: contamination, mad[:k], iqr[:k], "
-            "zscore[:k], fixed:VALUE"
+            "zscore[:k], fixed:VALUE, fdr[:Q]"
         )
     if method == "contamination":
         if sep:
             raise ParameterError("threshold 'contamination' takes no value; set --contamination instead")
         return ThresholdSpec(method)
+    if method == "fdr":
+        return _parse_fdr(spec, arg if sep else None)
     if not sep:
         if method == "fixed":
             raise ParameterError("threshold 'fixed' needs a value, e.g. fixed:0.8")
@@ -60,6 +67,25 @@ def parse_threshold(spec: str) -> ThresholdSpec:
     if not np.isfinite(value) or (method != "fixed" and value <= 0):
         raise ParameterError(f"threshold {spec!r}: the multiplier must be a positive number")
     return ThresholdSpec(method, value)
+
+
+def _parse_fdr(spec: str, arg: str | None) -> ThresholdSpec:
+    """``fdr`` (level 0.05) or ``fdr:Q``, Q a false-discovery rate strictly between 0 and 1."""
+    if arg is None:
+        return ThresholdSpec("fdr", DEFAULT_FDR)
+    if not _NUMBER_RE.fullmatch(arg) or not 0.0 < float(arg) < 1.0:
+        what = "has no level after ':'" if not arg else f"level {arg!r} is not a number in (0, 1)"
+        raise ParameterError(f"threshold {spec!r}: {what}; give a false-discovery rate, e.g. fdr:0.05")
+    return ThresholdSpec("fdr", float(arg))
+
+
+def is_fdr(spec: str | ThresholdSpec | None) -> bool:
+    """Whether a threshold spec labels by Benjamini-Hochberg (and so needs calibration)."""
+    if spec is None:
+        return False
+    if isinstance(spec, ThresholdSpec):
+        return spec.method == "fdr"
+    return str(spec).strip().lower().partition(":")[0] == "fdr"
 
 
 def check_contamination(contamination: float) -> float:
@@ -81,6 +107,8 @@ def compute_threshold(scores: np.ndarray, method: str | ThresholdSpec, contamina
         return float(np.percentile(scores, 100.0 * (1.0 - check_contamination(contamination))))
     if spec.method == "fixed":
         return float(spec.value)  # type: ignore[arg-type]
+    if spec.method == "fdr":
+        raise ParameterError("threshold 'fdr' labels with p-values: it has no fixed score threshold")
     k = float(spec.value)  # type: ignore[arg-type]
     if spec.method == "mad":
         median = float(np.median(scores))

@@ -145,7 +145,8 @@ class DetectorOptions(_Request):
     )
     threshold: str | None = Field(
         None,
-        description="contamination (default) | mad[:k] | iqr[:k] | zscore[:k] | fixed:V; "
+        description="contamination (default) | mad[:k] | iqr[:k] | zscore[:k] | fixed:V | fdr:Q "
+        "(Benjamini-Hochberg at false-discovery rate Q on conformal p-values); "
         "a vote ensemble defaults to a majority (fixed:0.5)",
     )
     seed: int | None = Field(
@@ -163,6 +164,12 @@ class DetectorOptions(_Request):
 
 class DetectRequest(DetectorOptions, DataRequest):
     """Fit ``algorithm`` on ``data`` and score every row of it (nothing is stored)."""
+
+    p_values: bool = Field(
+        False,
+        description="Also return each row's conformal p-value (small = anomalous); the fit is then "
+        "calibrated on out-of-fold scores, which costs 5 extra fits. Off by default.",
+    )
 
 
 class FitRequest(DetectorOptions, DataRequest):
@@ -207,6 +214,9 @@ class DetectionResponse(BaseModel):
     params: dict[str, Any]
     seed: int | None = Field(None, description="The seed the detector was fitted with: repeat with it.")
     metadata: dict[str, Any]
+    p_values: list[float] | None = Field(
+        None, description="Conformal p-values of the rows, in order (only when the request asked for them)."
+    )
 
 
 class ModelOut(BaseModel):

@@ -68,15 +68,23 @@ def detect(
     contamination: float | None,
     threshold: str | None,
     seed: int | None,
+    p_values: bool = False,
 ) -> DetectionResult:
-    """What ``adcore.detect`` does, through the same spec; ``params`` never collide with its keywords."""
+    """What ``adcore.detect`` does, through the same spec; ``params`` never collide with its keywords.
+
+    ``p_values``: calibrate the fit so the rows get conformal p-values (``result.p_values``).
+    """
     from adcore.services.detect import fit_detect
     from adcore.services.spec import detector_spec
 
     spec = detector_spec(
         algorithm, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
     )
-    return fit_detect(within_request_limits(spec).build(), as_dataset(rows, feature_names))
+    detector = within_request_limits(spec).build()
+    from adcore.domain.conformal import refuse_fdr_in_sample
+
+    refuse_fdr_in_sample(detector.threshold, "/v1/detect")
+    return fit_detect(detector, as_dataset(rows, feature_names), calibrate=p_values or None)
 
 
 def fit(

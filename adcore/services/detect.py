@@ -60,12 +60,16 @@ def import_detector_code(detector: Detector) -> float:
     return time.perf_counter() - started
 
 
-def fit_detect(detector: Detector, dataset: Dataset, *, y: Any = None) -> DetectionResult:
+def fit_detect(
+    detector: Detector, dataset: Dataset, *, y: Any = None, calibrate: bool | None = None
+) -> DetectionResult:
     """Fit ``detector`` on ``dataset`` and return scores and labels of its rows.
 
     ``y`` (optional, 1 / 0 / -1 unknown) reaches detectors that learn from labels,
     such as a stacking ensemble. ``metadata["fit_seconds"]`` times the fit alone;
     ``import_seconds`` is the library import that preceded it, when there was one.
+    ``calibrate=True`` (implied by an ``fdr:Q`` threshold) gives the rows conformal p-values
+    (``result.p_values``, from out-of-fold scores: :mod:`adcore.domain.conformal`).
     """
     from adcore.services import tracing
 
@@ -74,7 +78,7 @@ def fit_detect(detector: Detector, dataset: Dataset, *, y: Any = None) -> Detect
     ):
         import_seconds = import_detector_code(detector)
         started = time.perf_counter()
-        detector.fit(dataset.X, y)
+        detector.fit(dataset.X, y, calibrate=calibrate)
         fit_seconds = time.perf_counter() - started
     metadata: dict[str, Any] = {
         "fit_seconds": round(fit_seconds, 6),
@@ -101,6 +105,7 @@ def fit_detect(detector: Detector, dataset: Dataset, *, y: Any = None) -> Detect
         confidence=detector.predict_confidence(),
         feature_names=list(dataset.feature_names),
         metadata=metadata,
+        p_values=getattr(detector, "train_p_values_", None),
     )
 
 
@@ -148,6 +153,9 @@ def detect(
         algo, params, contamination=contamination, threshold=threshold, seed=seed, draw_seed=True
     )
     detector = spec.build()
+    from adcore.domain.conformal import refuse_fdr_in_sample
+
+    refuse_fdr_in_sample(detector.threshold, "adcore.detect")
     dataset = X if isinstance(X, Dataset) else Dataset.from_array(X, feature_names)
     result = fit_detect(detector, dataset)
     if explain:

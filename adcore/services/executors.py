@@ -60,6 +60,7 @@ class ScoreJob:
     storage_options: Mapping[str, str] = field(default_factory=dict)
     stream: IO[bytes] | None = None
     loaded_model: Any = None
+    p_values: bool = False  # a p_value column (a calibrated model; in-process executors only)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ class LocalExecutor:
             fmt=job.fmt,
             stream=job.stream,
             on_chunk=progress.advanced,
+            p_values=job.p_values,
         )
         payload = summary.to_dict()
         payload.update(

@@ -197,7 +197,7 @@ class Model:
             det = self.detector
             scores = det.score_matrix(dataset.X)  # the library's complaints typed, as at fit
             _check_scoreable(scores, self.ref or self.algorithm)
-            return scores, (scores > self.threshold).astype(np.int64)
+            return scores, det.label_scores(scores)  # fdr:Q: Benjamini-Hochberg over these rows
 
     def confidence(self, scores: np.ndarray) -> np.ndarray:
         """How sure each label is, in [0.5, 1] (see :meth:`Detector.predict_confidence`)."""
@@ -221,6 +221,11 @@ class Model:
             threshold=self.threshold,
             confidence=self.confidence(scores),
             feature_names=list(dataset.feature_names),
+            p_values=(  # a calibrated model (fitted with fdr:Q) gives each row its p-value
+                self.detector.p_values_of_scores(scores)
+                if getattr(self.detector, "calibration_scores_", None) is not None
+                else None
+            ),
             metadata={
                 "model": self.ref,
                 "score_seconds": round(time.perf_counter() - started, 6),

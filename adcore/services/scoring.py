@@ -99,6 +99,7 @@ def score_file(
     fmt: str | None = None,
     stream: IO[bytes] | None = None,
     on_chunk: Callable[[int], object] | None = None,
+    p_values: bool = False,
 ) -> ScoreSummary:
     """Score every row of ``input_path`` with ``model``; write one output row per input row.
 
@@ -106,9 +107,15 @@ def score_file(
     checked before the first row is scored; a bad chunk anywhere aborts the output, so a
     partial file is never left behind. ``stream`` (an open binary file such as stdout, with
     ``fmt``) receives the rows instead of a file; ``on_chunk(n_input_rows)`` is called after
-    each chunk, e.g. to advance a progress bar.
+    each chunk, e.g. to advance a progress bar. ``p_values`` adds a ``p_value`` column (the
+    model must be calibrated: fitted with ``--threshold fdr:Q``); it is checked before any row
+    is read. With ``fdr:Q`` the labels are Benjamini-Hochberg's within each chunk.
     """
     started = time.perf_counter()
+    if p_values:
+        from adcore.domain.conformal import require_calibration
+
+        require_calibration(model.detector)
     if output is not None and stream is None:
         check_output_path(output, fmt, inputs=(input_path,))  # never over the file being read
     opts = model.schema.read_options
@@ -135,8 +142,15 @@ def score_file(
                     model.confidence,
                 )
                 if writer is not None:
+                    extra = None
+                    if p_values:
+                        pv = model.detector.p_values_of_scores(scores)
+                        extra = {"p_value": chunk.expand(pv, np.nan)}
                     writer.write(
-                        chunk.expand(scores, np.nan), chunk.expand(labels, -1), passthrough=chunk.passthrough
+                        chunk.expand(scores, np.nan),
+                        chunk.expand(labels, -1),
+                        passthrough=chunk.passthrough,
+                        extra=extra,
                     )
                 if on_chunk is not None:
                     on_chunk(chunk.n_input_rows)

@@ -159,6 +159,11 @@ def open_stream(
     batch_size: int = 1000,
     max_delay_ms: float = 200.0,
     max_record_bytes: int | None = None,
+    p_values: bool = False,
+    min_anomalies: int = 1,
+    within: int = 1,
+    suppress: int = 0,
+    alert_key: str | None = None,
     monitors: Iterable[Any] = (),
     events: Any = None,
     dead_letter: Any = None,
@@ -185,6 +190,10 @@ def open_stream(
     features, keep_features, window, window_type, warmup, retrain, drift, drift_on, drift_params,
     save_retrained, batch_size, max_delay_ms, max_record_bytes
         As the ``adcore stream`` options of the same names (docs/streaming.md).
+    p_values, min_anomalies, within, suppress, alert_key
+        ``--output-p-values``, and the alert rule gating ``anomaly.detected`` events
+        (``--min-anomalies K --within N``, ``--suppress R``, ``--alert-key FIELD``;
+        docs/thresholds.md).
     monitors : names or objects
         Monitors receiving every event (``"log"``, a plugin's name, or an object with
         ``record(event)``).
@@ -223,6 +232,11 @@ def open_stream(
         keep_features=keep_features,
         save_retrained=save_retrained,
         from_model=model is not None,
+        p_values=p_values,
+        min_anomalies=min_anomalies,
+        within=within,
+        suppress=suppress,
+        alert_key=alert_key,
     )
     wanted.validated()  # every option checked before a model is loaded or a plugin imported
     spec = None

@@ -35,9 +35,13 @@ def build_router() -> APIRouter:
                 contamination=body.contamination,
                 threshold=body.threshold,
                 seed=body.seed,
+                p_values=body.p_values,
             )
             duration_ms = (time.perf_counter() - started) * 1000
-            response = JSONBytes(result_body(result))
+            payload = result_body(result)
+            if body.p_values and result.p_values is not None:
+                payload["p_values"] = result.p_values.tolist()
+            response = JSONBytes(payload)
             state.record_scoring(result, kind="detect", duration_ms=duration_ms)  # events after the body
             return response
 

@@ -91,6 +91,11 @@ class StreamConfig:
     save_retrained: str | None = None
     from_model: bool = False
     online: bool | None = None
+    p_values: bool = False
+    min_anomalies: int = 1
+    within: int = 1
+    suppress: int = 0
+    alert_key: str | None = None
 
     def validated(self) -> StreamConfig:
         """A copy with defaults filled in; ``ParameterError`` on any inconsistency."""
@@ -144,6 +149,11 @@ class StreamConfig:
             from adcore.services.registry import check_model_name
 
             check_model_name(self.save_retrained)
+        from adcore.services.streaming.alert_rule import check_alert_rule
+
+        check_alert_rule(self.min_anomalies, self.within, self.suppress)
+        if self.alert_key is not None and not str(self.alert_key).strip():
+            raise ParameterError("--alert-key needs a field name")
         return dataclasses.replace(self, warmup=warmup, retrain=retrain)
 
     @property

@@ -52,6 +52,7 @@ class StreamModel:
         self.refits = 0
         self.label: str | None = base_ref
         self.last_saved: Any = None  # the ModelRecord of the latest fit written to the store
+        self.calibrate = False  # refits keep conformal calibration scores (p-values, fdr:Q)
 
     # -- construction
     @classmethod
@@ -152,7 +153,9 @@ class StreamModel:
             features=X.shape[1] if X.ndim == 2 else None, refit=True,
         ):  # fmt: skip
             # Unsaved refits are only scored with, never explained: no explanation baseline.
-            detector = Detector(**self._template_params).fit(X, keep_baseline=self.save_as is not None)
+            detector = Detector(**self._template_params).fit(
+                X, keep_baseline=self.save_as is not None, calibrate=self.calibrate or None
+            )
         fit_ms = (time.perf_counter() - started) * 1000.0
         label, saved = self.label, False
         if self.save_as is not None:

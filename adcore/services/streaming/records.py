@@ -26,7 +26,8 @@ from adcore.services.streaming.typed import SERVICE_FIELDS, TypedLayout, layout_
 
 # Output fields the service writes; never picked as features when features are inferred.
 SCORE, LABEL, WARMUP, MODEL, META = "score", "label", "warmup", "model", "_meta"
-RESERVED = frozenset({"id", SCORE, LABEL, WARMUP, MODEL, META})
+P_VALUE = "p_value"  # written with --output-p-values
+RESERVED = frozenset({"id", SCORE, LABEL, WARMUP, MODEL, META, P_VALUE})
 assert frozenset({WARMUP, MODEL, META}) == SERVICE_FIELDS
 #: How much of an oversized record a dead letter quotes as ``line``.
 PREVIEW_CHARS = 200
@@ -409,10 +410,15 @@ class OutputEncoder:
     through, so what the output says about a record's scoring is always the service's.
     """
 
-    def __init__(self, features: Sequence[str], *, keep_features: bool = False) -> None:
+    def __init__(
+        self, features: Sequence[str], *, keep_features: bool = False, p_values: bool = False
+    ) -> None:
         self.features = frozenset(features)
         self._drop = (frozenset() if keep_features else self.features) | SERVICE_FIELDS
+        if p_values:  # the service's p_value, never an input field of that name
+            self._drop |= {P_VALUE}
         self.keep_features = keep_features
+        self.p_values = p_values
         self._pass_keys: tuple[str, ...] | None = None
 
     def passthrough(self, records: Sequence[Any]) -> list[dict[str, Any]]:
@@ -459,10 +465,21 @@ class OutputEncoder:
         labels: Sequence[int] | None,
         *,
         model: str | None = None,
+        p_values: Sequence[float | None] | None = None,
     ) -> list[bytes]:
-        """One JSON line per record; ``scores=None`` marks the records as warm-up."""
+        """One JSON line per record; ``scores=None`` marks the records as warm-up.
+
+        An encoder built with ``p_values=True`` writes ``p_value`` on every line (null where
+        ``p_values`` is None: warm-up, or a calibration still settling).
+        """
         layout = layout_of(records)
-        hot = layout is not None and scores is not None and labels is not None and model is None
+        hot = (
+            layout is not None
+            and scores is not None
+            and labels is not None
+            and model is None
+            and not self.p_values
+        )
         if hot and metadata.count(None) == len(metadata):  # the common case, in one pass
             return list(map(layout.dumps, layout.scored(records, scores, labels, self.keep_features)))
         outs = self.passthrough(records)
@@ -472,6 +489,9 @@ class OutputEncoder:
         for rec, score, label in zip(outs, score_list, label_list, strict=True):
             rec[SCORE] = score
             rec[LABEL] = label
+        if self.p_values:
+            for rec, p in zip(outs, [None] * n if p_values is None else p_values, strict=True):
+                rec[P_VALUE] = p
         if scores is None:
             for rec in outs:
                 rec[WARMUP] = True

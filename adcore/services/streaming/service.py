@@ -15,6 +15,11 @@ Per micro-batch (see :mod:`adcore.services.streaming.batching`):
    an online detector scores each segment test-then-train (``score_partial``: no refits
    needed), labelled by a threshold that follows its recent scores
    (:mod:`~adcore.services.streaming.threshold`);
+   ``--output-p-values`` adds each record's conformal p-value (the window model's calibration
+   set, or the online threshold's memory: :mod:`~adcore.domain.conformal`), and ``fdr:Q`` labels
+   by Benjamini-Hochberg over each scored segment; ``--min-anomalies K --within N`` (and
+   ``--suppress``, ``--alert-key``) gate the ``anomaly.detected`` events, not the labels
+   (:mod:`~adcore.services.streaming.alert_rule`);
 3. write one output line per valid record, in order, and ``sink.flush()``;
 4. publish the batch's events (``detection.completed`` last), flush the event sinks, and
    only then ``source.commit()``: everything a batch caused is delivered before its input
@@ -49,10 +54,12 @@ from adcore.domain.events import (
     ModelSaved,
     RefitFailed,
 )
+from adcore.domain.thresholds import is_fdr
 from adcore.errors import AdcoreError, DataError, SchemaMismatchError
 from adcore.io import jsonio
 from adcore.messaging import Item, Sink, Source
 from adcore.services import tracing
+from adcore.services.streaming.alert_rule import AlertRule
 from adcore.services.streaming.batching import MicroBatcher
 from adcore.services.streaming.config import StreamConfig
 from adcore.services.streaming.model import StreamModel
@@ -120,6 +127,13 @@ def _stopped_by(exc: BaseException) -> str:
     if isinstance(exc, Exception):
         return f"the stream stopped on an unexpected {type(exc).__name__}: {_one_line(exc)}"
     return f"the stream was interrupted ({type(exc).__name__})"
+
+
+def _field(record: Any, name: str) -> Any:
+    """A record's ``--alert-key`` field (a dict's key or a typed record's attribute; None if absent)."""
+    if hasattr(record, "get"):
+        return record.get(name)
+    return getattr(record, name, None)
 
 
 def _plain(metadata: Any) -> dict[str, Any] | None:
@@ -191,21 +205,57 @@ class StreamingService:
         self._grow_from = 0  # the offset a young model's training data starts at
         self._grow_at: int | None = None  # the offset of its next refit as the data grows
         self._threshold: FollowingThreshold | None = None
+        params = model.template_params
+        self._fdr = is_fdr(params.get("threshold"))
+        self.p_values = config.p_values
         if self.learning:
-            params = model.template_params
             self._threshold = FollowingThreshold(
                 str(params.get("threshold") or "contamination"),
                 float(params.get("contamination") or 0.1),
                 memory=config.window,
+                p_values=config.p_values,
             )
             if model.fitted:  # a stored model's training scores set the scale until its own come
                 self._threshold.reset(getattr(model.detector, "decision_scores_", None))
+        else:
+            # A window model's p-values need its refits calibrated; a stored one must be already.
+            model.calibrate = config.p_values or self._fdr
+            if model.fitted and model.calibrate:
+                from adcore.domain.conformal import require_calibration
+
+                require_calibration(model.detector)
+        if self._fdr:
+            self._warn_fdr_resolution(str(params.get("threshold")))
+        self._alerts = AlertRule(config.min_anomalies, config.within, config.suppress)
+        self._alert_key = config.alert_key
         self._drift: Any = None
         self._drift_fed = 0
         self._pending: list[Event] = []
         if config.drift != "none":
             self._drift = self._make_drift(features)  # now, so a bad --drift-param fails before any read
         self._drift_every = self._drift_cadence()
+
+    def _warn_fdr_resolution(self, threshold: str) -> None:
+        """Say so when ``fdr:Q`` can never label a full batch's record anomalous.
+
+        The smallest p-value a calibration set of ``W`` scores gives is ``1 / (W + 1)``, and BH
+        over ``B`` records rejects nothing unless some p-value is at most ``Q / B``.
+        """
+        from adcore.domain.thresholds import parse_threshold
+
+        q = float(parse_threshold(threshold).value)  # type: ignore[arg-type]
+        window, batch = self.config.window, self.config.batch_size
+        stored = getattr(self.model.detector, "calibration_scores_", None)
+        if stored is not None and self.policy.mode == "never":  # a stored model keeps its own
+            window = int(stored.shape[0])
+        if 1.0 / (window + 1) > q / batch:
+            most = max(1, int(q * (window + 1)))
+            self.report(
+                f"note: --threshold {threshold} tests each scored segment with Benjamini-Hochberg; with "
+                f"{window} calibration scores no p-value is below 1/{window + 1}, so a segment of more "
+                f"than {most} records never has an anomaly: use --batch-size {most} or less, or a larger "
+                "--window"
+            )
 
     # ----------------------------------------------------------------- control
     def stop(self) -> None:
@@ -232,6 +282,7 @@ class StreamingService:
                         self.process(items)
                 if batcher.ended or self._stop.is_set():
                     break
+            self._release_held_alerts()
         finally:
             self.stats.seconds = time.perf_counter() - started
         return self.stats
@@ -388,7 +439,9 @@ class StreamingService:
 
     def _on_features_known(self, features: list[str]) -> None:
         inferred = self.config.features is None and self.model.feature_names is None
-        self.encoder = OutputEncoder(features, keep_features=self.config.keep_features)
+        self.encoder = OutputEncoder(
+            features, keep_features=self.config.keep_features, p_values=self.config.p_values
+        )
         if self._drift is not None and inferred:
             self._drift = self._make_drift(features)  # now the drifted feature can be named
 
@@ -518,28 +571,37 @@ class StreamingService:
             if not keep:
                 return []
         n = len(records)
+        p_values: np.ndarray | None = None
         if self._threshold is not None:
-            label_array, thresholds = self._threshold.labels(scores)
+            label_array, thresholds, p_values = self._threshold.labels_and_p_values(scores)
             flags = label_array.astype(bool)
         else:
             threshold = float(self.model.threshold or 0.0)
-            flags = scores > threshold
+            detector = self.model.detector
+            flags = detector.label_scores(scores).astype(bool) if self._fdr else scores > threshold
+            if self.p_values:
+                p_values = detector.p_values_of_scores(scores)
             thresholds = None
         labels = flags.astype(np.int64).tolist()
         finite = np.isfinite(scores)
         score_list = scores.tolist() if finite.all() else [jsonio.finite_or_none(s) for s in scores.tolist()]
         label = self.model.label
-        out = self.encoder.encode(records, metas, score_list, labels, model=label)
+        p_list = None
+        if self.p_values and p_values is not None:
+            p_list = [None if p != p else p for p in p_values.tolist()]  # NaN (not settled): null
+        out = self.encoder.encode(records, metas, score_list, labels, model=label, p_values=p_list)
         n_anom = int(flags.sum())
         counts["scored"] += n
         counts["anomalies"] += n_anom
         self.stats.scored += n
         self.stats.anomalies += n_anom
         base = self.offset
-        if n_anom and self.events.wants(AnomalyDetected.type):
+        gated = not self._alerts.trivial and self.events.wants(AnomalyDetected.type)
+        if gated or (n_anom and self.events.wants(AnomalyDetected.type)):
+            found: list[Event] = []
             for j in np.flatnonzero(flags).tolist():
                 rec = records[j]
-                self._pending.append(
+                found.append(
                     AnomalyDetected(
                         stream=self.stream_id,
                         offset=base + j,
@@ -551,6 +613,10 @@ class StreamingService:
                         metadata=_plain(metas[j]),
                     )
                 )
+            if gated:  # K of the last N records of a key, then suppression: the alerts only
+                keys = None if self._alert_key is None else [_field(r, self._alert_key) for r in records]
+                found = self._alerts.observe(keys, flags.tolist(), found)
+            self._pending += found
         self.window.extend(seg)
         self._since_fit += n
         self.offset += n
@@ -715,6 +781,14 @@ class StreamingService:
         )
 
     # ------------------------------------------------------------- delivery
+    def _release_held_alerts(self) -> None:
+        """Publish the alerts ``--suppress`` still holds back (the stream ended or stops)."""
+        held = self._alerts.close()
+        if held and self.events.wants(AnomalyDetected.type):
+            for event in held:
+                self.events.publish(event)
+            self.events.flush()
+
     def _emit(self, event: Event) -> None:
         if self.events.wants(event.type):
             self._pending.append(event)
@@ -749,7 +823,12 @@ class StreamingService:
                 self.report(f"skipped line {item.line_number}: {item.error}")
 
     def close(self) -> None:
-        """Close every endpoint this service was given (sink errors propagate)."""
+        """Close every endpoint this service was given (sink errors propagate).
+
+        Alerts the ``--suppress`` rule still holds back are published first.
+        """
+        with contextlib.suppress(Exception):  # closing must go on; the bus reports its own errors
+            self._release_held_alerts()
         try:
             self.sink.close()
         finally:

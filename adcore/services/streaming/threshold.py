@@ -17,6 +17,15 @@ independent of the micro-batch size: the threshold is recomputed at fixed record
 (after 2, 4, 8 ... scores, then every ``every`` scores), never at batch boundaries, so
 ``--batch-size 1`` and ``--batch-size 1000`` label every record alike. Between two such
 points the labels of a whole block are one vectorised comparison.
+
+The same memory is the calibration set of conformal p-values (``p_values=True``, and
+``fdr:Q``): at each update point the held scores are sorted, and a record's p-value is
+``(1 + #{held >= s}) / (held + 1)``. Prequential scores are out of sample (each record was
+scored before the model learned it), which is what a calibration score must be; they are
+exchangeable with the next records' while the stream is stationary, and the memory's
+length bounds how far back the comparison reaches after a change. ``fdr:Q`` labels by
+Benjamini-Hochberg over the records scored together (a segment of a micro-batch), with
+those p-values; records before the memory settled get no p-value and no label.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import math
 
 import numpy as np
 
+from adcore.domain.conformal import benjamini_hochberg, conformal_p_values, single_row_cut
 from adcore.domain.thresholds import ThresholdSpec, compute_threshold, parse_threshold
 
 #: Scores between two updates of the threshold, once it has settled.
@@ -34,8 +44,19 @@ DEFAULT_EVERY = 64
 class FollowingThreshold:
     """The threshold of the last ``memory`` scores, updated at fixed record counts (see module)."""
 
-    def __init__(self, method: str, contamination: float, memory: int, every: int = DEFAULT_EVERY) -> None:
+    def __init__(
+        self,
+        method: str,
+        contamination: float,
+        memory: int,
+        every: int = DEFAULT_EVERY,
+        *,
+        p_values: bool = False,
+    ) -> None:
         self.spec: ThresholdSpec = parse_threshold(method)
+        self.fdr = self.spec.method == "fdr"
+        self.keeps_calibration = p_values or self.fdr
+        self.calibration: np.ndarray | None = None  # sorted memory at the last update point
         self.contamination = contamination
         self.memory = max(2, int(memory))
         self.every = max(1, int(every))
@@ -47,38 +68,63 @@ class FollowingThreshold:
         settle = DEFAULT_EVERY
         if self.spec.method == "contamination" and contamination > 0:
             settle = max(settle, math.ceil(5.0 / contamination))
+        if self.keeps_calibration:
+            # Two update points: the first 64 scores of a young online model are on another scale
+            # (it is still calibrating), and compared with them alone the next records look unusual.
+            settle = max(settle, 2 * DEFAULT_EVERY)
+        if self.fdr:  # enough calibration scores for a p-value of 1 / (n + 1) to reach Q / 2
+            settle = max(settle, math.ceil(2.0 / float(self.spec.value)))  # type: ignore[arg-type]
         self.settle = min(self.memory, settle)
 
     def reset(self, scores: np.ndarray | None = None) -> None:
         """Forget the scores (a new model scores on another scale); ``scores`` seed the memory.
 
         A refit's training scores are the best guess of the new model's scale until its own
-        out-of-sample scores arrive.
+        out-of-sample scores arrive. Not with p-values: in-sample scores are lower than a new
+        record's, so a calibration set of them would make every p-value too small; the memory
+        then starts empty and settles on the new model's own prequential scores.
         """
         self._pos = self._count = self._seen = 0
+        self.calibration = None
         if self.spec.method != "fixed":
             self.value = math.inf
-        if scores is not None and len(scores):
+        if scores is not None and len(scores) and not self.keeps_calibration:
             self._remember(scores)
             self._update()
 
     def labels(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """0/1 labels of ``scores`` (in stream order) and the threshold each was compared with."""
+        labels, thresholds, _ = self.labels_and_p_values(scores)
+        return labels, thresholds
+
+    def labels_and_p_values(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`labels`, and each record's p-value (NaN before the memory settled) when kept.
+
+        ``fdr:Q``: the labels are Benjamini-Hochberg's over ``scores`` (a record without a
+        p-value counts as p = 1), and the thresholds the cut of a record scored alone.
+        """
         n = len(scores)
         labels = np.zeros(n, dtype=np.int64)
         thresholds = np.empty(n, dtype=np.float64)
+        p_values = np.full(n, np.nan) if self.keeps_calibration else None
         i = 0
         while i < n:
             k = min(n - i, self._until_update())
             block = scores[i : i + k]
             thresholds[i : i + k] = self.value
-            labels[i : i + k] = block > self.value
+            if not self.fdr:
+                labels[i : i + k] = block > self.value
+            if p_values is not None and self.calibration is not None:
+                p_values[i : i + k] = conformal_p_values(block, self.calibration)
             self._remember(block)
             self._seen += k
             i += k
             if self._is_update_point():
                 self._update()
-        return labels, thresholds
+        if self.fdr and p_values is not None:
+            tested = np.where(np.isnan(p_values), 1.0, p_values)
+            labels = benjamini_hochberg(tested, float(self.spec.value)).astype(np.int64)  # type: ignore[arg-type]
+        return labels, thresholds, p_values
 
     def _is_update_point(self) -> bool:
         seen = self._seen
@@ -109,10 +155,16 @@ class FollowingThreshold:
         self._count = min(self._count + len(finite), self.memory)
 
     def _update(self) -> None:
-        if self.spec.method == "fixed" or self._count < self.settle:
+        if self._count < self.settle or (self.spec.method == "fixed" and not self.keeps_calibration):
             return
         held = self._buf[: self._count] if self._count < self.memory else self._buf
-        if self.spec.method == "contamination":
+        if self.keeps_calibration:
+            self.calibration = np.sort(held)
+        if self.spec.method == "fixed":
+            return
+        if self.fdr:
+            self.value = single_row_cut(self.calibration, float(self.spec.value))  # type: ignore[arg-type]
+        elif self.spec.method == "contamination":
             self.value = _percentile(held, 1.0 - self.contamination)
         else:
             self.value = compute_threshold(held, self.spec, self.contamination)
