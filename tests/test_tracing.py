@@ -207,10 +207,13 @@ def test_a_job_continues_the_trace_of_the_request_that_queued_it(spans, tmp_path
             headers={"traceparent": TRACEPARENT},
         )
         assert posted.status_code == 202, posted.text
+        assert "trace_context" not in posted.json()["request"]  # plumbing, not what the client sent
         deadline = time.monotonic() + 30
         while client.get(f"/v1/jobs/{posted.json()['id']}").json()["status"] not in ("finished", "failed"):
             assert time.monotonic() < deadline, "the job did not end"
             time.sleep(0.05)
+        listed = client.get("/v1/jobs").json()["jobs"]
+        assert listed and all("trace_context" not in job["request"] for job in listed)
     submit = _one(spans, "POST /v1/jobs")
     job = _one(spans, "adcore.job")
     assert format(job.context.trace_id, "032x") == TRACE_ID

@@ -119,6 +119,8 @@ class JobRecord:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        # the trace context the API attached for the worker's span is plumbing, not the request
+        out["request"] = {k: v for k, v in self.request.items() if k not in _INTERNAL_FIELDS}
         out["input"] = self.request.get("input")
         out["output"] = self.request.get("output")
         for key in _HEADLINE:  # the figures a client polls for, next to the status
@@ -128,6 +130,7 @@ class JobRecord:
 
 
 _HEADLINE = ("model", "version", "n_rows", "n_anomalies")
+_INTERNAL_FIELDS = frozenset({"trace_context"})  # adcore.services.jobs.runner.TRACE_FIELD
 
 
 def error_of(exc: BaseException) -> dict[str, str]:
