@@ -60,16 +60,55 @@ def test_bench_two_datasets_with_ensemble(capfd, tmp_path, datasets):
     assert len(records[2]["extra"]["weights"]) == 2
 
 
+def test_bench_reports_the_oracle_the_best_single_and_the_default_side_by_side(capfd, tmp_path, datasets):
+    folder, *_ = datasets
+    out = tmp_path / "bench.json"
+    code = run_cli(["bench", "-a", "hbos,mad,mahalanobis", "--ensemble", "-d", str(folder), "-o", str(out), "--json"])
+    stdout, err = capfd.readouterr()
+    assert code == 0, err
+    reference = json.loads(stdout)["references"]
+    records = json.loads(out.read_text())
+    table = {(r["dataset"], r["detector"]): r["roc_auc"] for r in records}
+    singles = ["core:hbos", "core:mad", "core:mahalanobis"]
+    means = {d: np.mean([table[(ds, d)] for ds in ("a_npz", "b_csv")]) for d in singles}
+    assert reference["datasets"] == 2
+    assert reference["best_single"] == max(singles, key=lambda d: (means[d], d))
+    assert reference["best_single_mean_roc_auc"] == pytest.approx(max(means.values()), abs=1e-4)
+    for ds, pick in reference["oracle_picks"].items():
+        assert table[(ds, pick)] == max(table[(ds, d)] for d in singles)
+    oracle = np.mean([max(table[(ds, d)] for d in singles) for ds in ("a_npz", "b_csv")])
+    assert reference["oracle_mean_roc_auc"] == pytest.approx(oracle, abs=1e-4)
+    assert reference["oracle_mean_roc_auc"] >= reference["best_single_mean_roc_auc"]
+    (name,) = reference["combined"]
+    ensemble = np.mean([table[(ds, name)] for ds in ("a_npz", "b_csv")])
+    row = reference["combined"][name]
+    assert row["vs_best_single"] == pytest.approx(ensemble - max(means.values()), abs=2e-4)
+    assert row["vs_oracle"] == pytest.approx(ensemble - oracle, abs=2e-4)
+    assert capfd.readouterr() is not None
+    code = run_cli(["bench", "-a", "hbos,mad,mahalanobis", "--ensemble", "-d", str(folder)])
+    stdout, err = capfd.readouterr()
+    assert code == 0, err
+    assert "references" in stdout and "oracle (hindsight)" in stdout
+    assert f"best single: {reference['best_single']}" in stdout
+    assert str(reference["oracle_mean_roc_auc"]) in stdout
+
+
+def test_bench_with_one_detector_has_no_references(capfd, datasets):
+    folder, *_ = datasets
+    assert run_cli(["bench", "-a", "hbos", "-d", str(folder), "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["references"] is None
+
+
 def test_bench_csv_output_plot_and_tables(capfd, tmp_path, datasets):
     pytest.importorskip("matplotlib")
     folder, *_ = datasets
     out, png = tmp_path / "bench.csv", tmp_path / "bench.png"
-    code = run_cli(["bench", "-a", "mahalanobis", "-d", str(folder), "-o", str(out), "--plot", str(png)])
+    code = run_cli(["bench", "-a", "mahalanobis,mad", "-d", str(folder), "-o", str(out), "--plot", str(png)])
     stdout, err = capfd.readouterr()
     assert code == 0, err
     assert "ROC-AUC" in stdout and "summary" in stdout
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 2 and rows[0]["detector"] == "core:mahalanobis"
+    assert len(rows) == 4 and rows[0]["detector"] == "core:mahalanobis"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

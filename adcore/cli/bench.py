@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
 
         from adcore.data import check_output_path
         from adcore.errors import DataError, ParameterError
-        from adcore.services.bench import find_datasets, run_benchmark, summarise
+        from adcore.services.bench import find_datasets, references, run_benchmark, summarise
         from adcore.services.spec import create_detector
 
         names = [n.strip() for n in algo.split(",")]
@@ -78,10 +78,11 @@ def register(app: typer.Typer) -> None:
         paths = find_datasets(datasets)
         records = _run_with_progress(names, paths, ensemble, seed, label_column, run_benchmark)
         summary = summarise(records)
+        reference = references(records)
         if output:
             _write_records(output, records)
         if plot:
-            _plot(plot, records)
+            _plot(plot, records, reference)
         if mlflow:
             from adcore.domain.events import BenchCompleted
             from adcore.services.tracking import track
@@ -95,9 +96,11 @@ def register(app: typer.Typer) -> None:
             )
             track([done], "mlflow", done="the benchmark ran")
         if as_json:
-            print_json({"summary": summary, "records": [r.__dict__ for r in records]})
+            print_json(
+                {"summary": summary, "references": reference, "records": [r.__dict__ for r in records]}
+            )
         else:
-            _print_tables(records, summary)
+            _print_tables(records, summary, reference)
 
     def _check_matplotlib() -> None:
         from adcore.errors import MissingDependencyError
@@ -245,7 +248,11 @@ def _write_records(path: str, records: list) -> None:
     os.replace(tmp, path)
 
 
-def _plot(path: str, records: list) -> None:
+ORACLE_ROW = "oracle (hindsight)"
+
+
+def _plot(path: str, records: list, reference: dict | None = None) -> None:
+    """A heatmap of ROC-AUC, one row per detector, plus the oracle's row when there is one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,10 +261,22 @@ def _plot(path: str, records: list) -> None:
 
     datasets = list(dict.fromkeys(r.dataset for r in records))
     detectors = list(dict.fromkeys(r.detector for r in records))
+    if reference:
+        best = reference["best_single"]
+        detectors = [f"{d} (best single)" if d == best else d for d in detectors] + [ORACLE_ROW]
     grid = np.full((len(detectors), len(datasets)), np.nan)
     for r in records:
         if r.roc_auc is not None:
-            grid[detectors.index(r.detector), datasets.index(r.dataset)] = r.roc_auc
+            label = (
+                f"{r.detector} (best single)"
+                if reference and r.detector == reference["best_single"]
+                else r.detector
+            )
+            grid[detectors.index(label), datasets.index(r.dataset)] = r.roc_auc
+    if reference:
+        by_cell = {(r.dataset, r.detector): r.roc_auc for r in records}
+        for ds, pick in reference["oracle_picks"].items():
+            grid[-1, datasets.index(ds)] = by_cell[(ds, pick)]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(datasets) + 3), 0.45 * len(detectors) + 2))
     image = ax.imshow(grid, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(datasets)), datasets, rotation=60, ha="right", fontsize=8)
@@ -273,7 +292,7 @@ def _plot(path: str, records: list) -> None:
     plt.close(fig)
 
 
-def _print_tables(records: list, summary: list) -> None:
+def _print_tables(records: list, summary: list, reference: dict | None = None) -> None:
     from rich.table import Table
 
     console = stdout_console()
@@ -305,6 +324,33 @@ def _print_tables(records: list, summary: list) -> None:
             f"{s['total_score_seconds']}",
         )
     console.print(means)
+    if reference:
+        console.print(_reference_table(reference))
     for r in records:
         if r.error:
             console.print(f"[red]{r.dataset} · {r.detector}: {r.error}[/]")
+
+
+def _reference_table(reference: dict) -> object:
+    """Oracle, best single and every combination side by side (mean ROC-AUC and the gaps)."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"references ({reference['datasets']} datasets with every single detector)",
+        title_justify="left",
+    )
+    for column in ("", "mean ROC-AUC", "vs best single", "vs oracle", "worst vs best single"):
+        table.add_column(column, justify="left" if not column else "right", no_wrap=not column)
+    table.add_row(ORACLE_ROW, f"{reference['oracle_mean_roc_auc']}", "", "", "")
+    table.add_row(
+        f"best single: {reference['best_single']}", f"{reference['best_single_mean_roc_auc']}", "", "", ""
+    )
+    for name, row in reference["combined"].items():
+        table.add_row(
+            name,
+            f"{row['mean_roc_auc']}",
+            f"{row['vs_best_single']:+.4f}",
+            f"{row['vs_oracle']:+.4f}",
+            f"{row['worst_gap_to_best_single']:+.4f}",
+        )
+    return table

@@ -240,6 +240,57 @@ def summarise(records: list[BenchRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+def is_combination(name: str) -> bool:
+    """A detector that chooses or combines others (``ensemble(...)``, ``auto``): never a "single"."""
+    return name.startswith("ensemble(") or name.split(":")[-1] == "auto" or "," in name
+
+
+def references(records: list[BenchRecord]) -> dict[str, Any] | None:
+    """The figures a default is judged against, over the datasets where every single detector ran.
+
+    - ``best_single``: the one single detector with the highest mean ROC-AUC (what a user who
+      benchmarked first would pick for every dataset);
+    - ``oracle``: the best single detector *per dataset*, picked with the labels in hindsight:
+      the ceiling of choosing, which no label-free method reaches;
+    - ``combined``: each ensemble or ``auto`` row, with its gap to both.
+
+    ``None`` with fewer than two single detectors (nothing to choose between).
+    """
+    singles = sorted({r.detector for r in records if not is_combination(r.detector)})
+    if len(singles) < 2:
+        return None
+    table: dict[str, dict[str, float]] = {}
+    for r in records:
+        if r.error is None and r.roc_auc is not None:
+            table.setdefault(r.dataset, {})[r.detector] = r.roc_auc
+    common = [ds for ds, row in table.items() if all(name in row for name in singles)]
+    if not common:
+        return None
+    means = {name: float(np.mean([table[ds][name] for ds in common])) for name in singles}
+    best = max(singles, key=lambda name: (means[name], name))
+    picks = {ds: max(singles, key=lambda name: (table[ds][name], name)) for ds in common}
+    oracle = float(np.mean([table[ds][picks[ds]] for ds in common]))
+    combined = {}
+    for name in sorted({r.detector for r in records if is_combination(r.detector)}):
+        if all(name in table[ds] for ds in common):
+            mean = float(np.mean([table[ds][name] for ds in common]))
+            worst = min(table[ds][name] - table[ds][best] for ds in common)
+            combined[name] = {
+                "mean_roc_auc": round(mean, 4),
+                "vs_best_single": round(mean - means[best], 4),
+                "vs_oracle": round(mean - oracle, 4),
+                "worst_gap_to_best_single": round(worst, 4),
+            }
+    return {
+        "datasets": len(common),
+        "best_single": best,
+        "best_single_mean_roc_auc": round(means[best], 4),
+        "oracle_mean_roc_auc": round(oracle, 4),
+        "oracle_picks": picks,
+        "combined": combined,
+    }
+
+
 def to_rows(records: list[BenchRecord]) -> list[dict[str, Any]]:
     return [asdict(r) for r in records]
 
