@@ -433,7 +433,12 @@ def test_a_worker_started_before_redis_waits_for_it_and_then_runs_jobs(tmp_path:
 def _outage_report(prober: Prober, down_at: float, up_at: float, recovered_at: float) -> dict:
     """What each kind of call saw before, during and after the outage (for the closing note)."""
     phases = {"before": (0, down_at), "during": (down_at, up_at), "after": (up_at, recovered_at)}
-    return {
+    report: dict = {
         phase: {what: dict(Counter(a.status for a in prober.between(lo, hi, what))) for what in prober.calls}
         for phase, (lo, hi) in phases.items()
     }
+    report["seconds_to_first_success_after_restart"] = {
+        what: round(min(a.at for a in prober.between(up_at, recovered_at, what) if a.status < 300) - up_at, 2)
+        for what in prober.calls
+    }
+    return report
