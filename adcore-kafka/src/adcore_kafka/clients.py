@@ -2,10 +2,17 @@
 
 librdkafka writes its log lines straight to stderr unless given a logger; routed through
 ``logging`` ("adcore.kafka.client") only warnings and errors reach the terminal (Python's
-last-resort handler), so a broker restart is one line, not a screenful of INFO. Errors
-that librdkafka reports out of band (``error_cb``: broker down, authentication failed) are
-logged once per kind; a *fatal* one (the idempotent producer fenced, for instance) is kept
-so the next ``flush``/``poll`` raises it instead of running on in a broken state.
+last-resort handler), so a broker restart is a few lines, not a screenful. Its ``FAIL``
+lines (one per failed connection attempt: a hundred in a five-second outage) are demoted
+to DEBUG, because ``error_cb`` reports the same failure once.
+
+Errors that librdkafka reports out of band (``error_cb``: broker down, authentication
+failed) are logged once per kind *per outage*: the client says when it works again
+(:meth:`ErrorTracker.recovered`) and the next outage is reported afresh. librdkafka
+reconnects and retries on its own (``reconnect.backoff.ms``, ``message.timeout.ms``), so
+these are reports, never retry loops. A *fatal* error (the idempotent producer fenced,
+for instance) is kept so the next ``flush``/``poll`` raises it instead of running on in a
+broken state.
 """
 
 from __future__ import annotations
@@ -20,8 +27,25 @@ log = logging.getLogger("adcore.kafka")
 _client_log = logging.getLogger("adcore.kafka.client")
 
 
+class _DemoteConnectionFailures(logging.Filter):
+    """librdkafka's ``FAIL`` lines (one per failed connection attempt) become DEBUG records.
+
+    confluent-kafka logs ``("%s [%s] %s", facility, client name, text)``; the same failure
+    reaches :class:`ErrorTracker` through ``error_cb``, which reports it once per outage.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args and args[0] == "FAIL" and record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_client_log.addFilter(_DemoteConnectionFailures())
+
+
 class ErrorTracker:
-    """Collects librdkafka's out-of-band errors: logs each code once, keeps the fatal one."""
+    """Collects librdkafka's out-of-band errors: logs each code once per outage, keeps the fatal one."""
 
     def __init__(self, who: str) -> None:
         self.who = who
@@ -33,7 +57,19 @@ class ErrorTracker:
             self.fatal = self.fatal or error
         if error.code() not in self._seen:
             self._seen.add(error.code())
-            log.warning("kafka %s: %s (further %s errors not shown)", self.who, error.str(), error.name())
+            log.warning(
+                "kafka %s: %s (retrying; further %s errors not shown until it recovers)",
+                self.who,
+                error.str(),
+                error.name(),
+            )
+
+    def recovered(self) -> None:
+        """The client works again (a commit or a delivery acknowledged): say so once, and
+        re-arm the reporting so that the next outage is reported too."""
+        if self._seen and self.fatal is None:
+            self._seen.clear()
+            log.warning("kafka %s: working again", self.who)
 
     def raise_fatal(self) -> None:
         if self.fatal is not None:

@@ -58,6 +58,7 @@ class KafkaSink:
         self._failures: list[KafkaError] = []
         self._producer = make_producer(config, self._errors, self._on_delivery)
         self._partitions: int | None = None
+        self._queued = 0  # records queued since the last flush (delivering them proves the broker up)
         self._closed = False
 
     # ------------------------------------------------------------- writing
@@ -74,6 +75,7 @@ class KafkaSink:
         if metadata is None:
             metadata = [None] * len(values)
         headers = _trace_headers()  # the batch span's context, the same for the whole batch
+        self._queued += len(values)
         for value, meta in zip(values, metadata, strict=True):
             key = meta.get(KEY) if meta else None  # the common case inline: a text key
             if type(key) is str:
@@ -108,6 +110,7 @@ class KafkaSink:
         partition: int,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
+        self._queued += 1
         while True:
             try:
                 self._producer.produce(self.topic, value, key, partition, headers=headers)
@@ -154,15 +157,21 @@ class KafkaSink:
         Waits as long as librdkafka keeps retrying (``message.timeout.ms``, 5 min by default):
         returning early would let the source commit offsets whose output may still be lost.
         """
+        queued, self._queued = self._queued, 0
         while self._producer.flush(1.0):
             self._errors.raise_fatal()
         self._errors.raise_fatal()
         if self._failures:
             failures, self._failures = self._failures, []
+            hint = ""
+            if failures[0].code() == KafkaError._MSG_TIMED_OUT:
+                hint = " after message.timeout.ms (set producer.message.timeout.ms=0 to wait for ever)"
             raise KafkaDeliveryError(
                 f"kafka topic {self.topic!r}: {len(failures)} record(s) not delivered "
-                f"({failures[0].str()}); their input offsets were not committed"
+                f"({failures[0].str()}){hint}; their input offsets were not committed"
             )
+        if queued:
+            self._errors.recovered()
 
     def close(self) -> None:
         """Deliver what is queued (raising like :meth:`flush`); idempotent."""
