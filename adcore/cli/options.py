@@ -174,3 +174,15 @@ def read_input(
     if dataset.kept_rows is not None:
         y = y[dataset.kept_rows]
     return dataset, y
+
+
+TIME = typer.Option(
+    None,
+    "--time",
+    help="Time column (ISO 8601 or epoch seconds): score each record causally with a time-series "
+    "detector (--algo ts:auto, ts:discord, ts:seasonal, ts:gaussian, ts:spectral, ts:sub-core:hbos, "
+    "ts:extreme); value column: --columns (default 'value'); rows out of order are sorted, gaps reported.",
+)
+SERIES = typer.Option(
+    None, "--series", help="Series column: one time-series model per value of it (with --time)."
+)

@@ -115,6 +115,8 @@ def register(app: typer.Typer) -> None:
             "--explain-choice",
             help="Print on stderr why the detector chose its members and weights (--algo auto).",
         ),
+        time_column: str | None = options.TIME,
+        series_column: str | None = options.SERIES,
     ) -> None:
         """Fit a detector (or an ensemble: --algo a,b,c) on a file and score every row of it.
 
@@ -132,6 +134,11 @@ def register(app: typer.Typer) -> None:
         from adcore.services.detect import fit_detect
 
         target = resolve_output(output, fmt, as_json, input_path=input_path)
+        if time_column or series_column or algo.startswith("ts:"):
+            _run_timeseries(
+                algo, input_path, target, time_column, series_column, columns, param, threshold, as_json
+            )
+            return
         if combine == "stack" and not labels:
             raise ParameterError("--combine stack needs --labels COLUMN (a few rows labelled 1 or 0)")
         if labels and "," not in algo:
@@ -182,3 +189,62 @@ def _write_rows(target: Any, dataset: Any, result: Any, p_values: bool = False) 
         fmt=target.fmt,
         stream=target.stream,
     )
+
+
+def _run_timeseries(
+    algo: str,
+    input_path: str,
+    target: Any,
+    time_column: str | None,
+    series_column: str | None,
+    columns: str | None,
+    param: list[str] | None,
+    threshold: str | None,
+    as_json: bool = False,
+) -> None:
+    """``--time``: one causal time-series model per series (``adcore.timeseries.run``)."""
+    from adcore.cli.output import reader_may_leave
+    from adcore.cli.summaries import print_lines
+    from adcore.data import write_scores
+    from adcore.errors import ParameterError
+    from adcore.timeseries.run import run_file
+
+    if not time_column:
+        raise ParameterError(f"--algo {algo} scores a time series: name its time column with --time")
+    if not algo.startswith("ts:"):
+        raise ParameterError(f"--time needs a time-series detector (--algo ts:auto), not {algo!r}")
+    value_columns = options.split_columns(columns)
+    if value_columns is not None and len(value_columns) != 1:
+        raise ParameterError("--columns names the one value column of a time series")
+    dataset, result = run_file(
+        algo,
+        input_path,
+        time_column=time_column,
+        series_column=series_column,
+        value_column=value_columns[0] if value_columns else None,
+        params=param,
+        threshold=threshold,
+    )
+    if target.writes_rows:
+        passthrough = dict(dataset.passthrough)
+        passthrough[dataset.feature_names[0]] = dataset.X[:, 0].tolist()
+
+        def write() -> None:
+            write_scores(
+                target.path or "<stdout>",
+                result.scores,
+                result.labels,
+                passthrough=passthrough,
+                fmt=target.fmt,
+                stream=target.stream,
+            )
+
+        if target.stream is not None:
+            with reader_may_leave():
+                write()
+        else:
+            write()
+    if as_json:
+        print_json({**result.summary(), "output": target.name})
+    else:
+        print_lines(result.summary_lines() + ([f"scores written to {target.name}"] if target.path else []))

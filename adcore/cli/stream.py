@@ -15,6 +15,7 @@ import typer
 
 from adcore.cli import options
 from adcore.cli.text import help_paragraphs, plural
+from adcore.errors import ParameterError
 from adcore.services.streaming.config import DEFAULT_STREAM_ALGORITHM
 
 _EPILOG = "Output: one JSON line per valid input record, in order. See docs/streaming.md."
@@ -170,6 +171,23 @@ def register(app: typer.Typer) -> None:
             help="Record field whose values are separate keys for the alert rule "
             "(default: the whole stream).",
         ),
+        series: str = typer.Option(
+            None,
+            "--series",
+            help="Record field naming each record's series: one time-series detector per series "
+            "(needs --algo ts:NAME; see 'Many series' in docs/streaming.md).",
+        ),
+        time_field: str = typer.Option(
+            None,
+            "--time",
+            help="Record field holding the timestamp (ISO 8601 or epoch seconds), with --series.",
+        ),
+        value_field: str = typer.Option(
+            "value", "--value", help="Record field holding the series' value, with --algo ts:NAME."
+        ),
+        max_series: int = typer.Option(
+            None, "--max-series", help="Most live series; beyond it the least recently seen is dropped."
+        ),
         seed: int = options.SEED,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary line on stderr at the end."),
     ) -> None:
@@ -190,6 +208,50 @@ def register(app: typer.Typer) -> None:
 
         if any(name.split(":")[-1] == "log" for name in monitor or []):
             _setup_log_monitor()
+        if series is not None or (algo or "").startswith("ts:"):
+            _refuse_for_series(
+                algo,
+                model=model_ref,
+                features=features,
+                window=window != 1000,
+                window_type=window_type != "sliding",
+                retrain=retrain,
+                drift=drift != "none",
+                drift_on=drift_on != "scores",
+                drift_param=drift_param,
+                save_retrained=save_retrained,
+                contamination=contamination,
+                output_p_values=output_p_values,
+                alert_key=alert_key,
+                seed=seed,
+            )
+            _run_series_stream(
+                report,
+                quiet,
+                source,
+                sink,
+                algo=algo,
+                params=param or None,
+                series=series,
+                time_field=time_field,
+                value=value_field,
+                warmup=warmup,
+                threshold=threshold,
+                max_series=max_series,
+                keep_features=keep_features,
+                batch_size=batch_size,
+                max_delay_ms=max_delay_ms,
+                max_record_bytes=max_record_bytes,
+                min_anomalies=min_anomalies,
+                within=within,
+                suppress=suppress,
+                monitors=monitor or (),
+                events=events,
+                dead_letter=dead_letter,
+            )
+            return
+        if time_field is not None or max_series is not None or value_field != "value":
+            raise ParameterError("--time, --value and --max-series need --algo ts:NAME")
         stream = open_stream(
             source,
             sink,
@@ -231,3 +293,32 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0) from None
         if not quiet:
             report(summary_line(stats, stream.seed))
+
+
+def _refuse_for_series(algo: str | None, **given: Any) -> None:
+    """Options of the tabular stream that a many-series stream has no use for: one-line errors."""
+    if not (algo or "").startswith("ts:"):
+        raise ParameterError(
+            "--series needs a time-series detector (--algo ts:NAME, e.g. ts:auto), "
+            f"not {algo or 'the default'}"
+        )
+    used = [name for name, value in given.items() if value not in (None, False, [], ())]
+    if used:
+        flags = ", ".join("--" + name.replace("_", "-") for name in used)
+        raise ParameterError(f"{flags} cannot be combined with --algo {algo} (a stream of series)")
+
+
+def _run_series_stream(report: Any, quiet: bool, source: str, sink: str, **options_: Any) -> None:
+    """``adcore stream --algo ts:NAME [--series FIELD]``: adcore.timeseries.stream, then its summary."""
+    from adcore.timeseries.stream import open_series_stream
+    from adcore.timeseries.stream import summary_line as series_summary
+
+    stream = open_series_stream(source, sink, report=report, **options_)
+    try:
+        with stream:
+            stats = stream.run(stop_on_sigterm=True)
+    except BrokenPipeError:
+        _silence_stdout()
+        raise typer.Exit(0) from None
+    if not quiet:
+        report(series_summary(stats))

@@ -90,7 +90,8 @@ class AnomalyDetected(Event):
     """One record scored above the threshold.
 
     ``record_id`` is the record's ``id`` field when it has one; ``metadata`` is what the
-    source knew about it (Kafka topic/partition/offset/key), else ``None``.
+    source knew about it (Kafka topic/partition/offset/key), else ``None``; ``series`` the
+    record's series key in a many-series stream (``--series``), else ``None``.
     """
 
     type: ClassVar[str] = "anomaly.detected"
@@ -101,6 +102,7 @@ class AnomalyDetected(Event):
     model: str | None
     record_id: Any = None
     metadata: Mapping[str, Any] | None = None
+    series: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
