@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adcore.errors import DataError, ParameterError
+from adcore.errors import DataError, ParameterError, UnknownAlgorithmError
 from adcore.timeseries.detectors import build_ts_detector
 from adcore.timeseries.detectors.base import Ring, TimeSeriesDetector, score_with_warmup
 from adcore.timeseries.detectors.likelihood import AnomalyLikelihood
@@ -132,7 +132,7 @@ def test_ring_keeps_the_last_values_oldest_first() -> None:
 
 
 def test_bad_names_values_and_order_are_one_line_errors() -> None:
-    with pytest.raises(ParameterError, match="unknown time-series detector 'nope'"):
+    with pytest.raises(UnknownAlgorithmError, match="unknown time-series detector 'nope'; one of ts:auto"):
         build_ts_detector("nope")
     with pytest.raises(ParameterError, match="unknown likelihood parameter"):
         build_ts_detector("discord", **{"likelihood.nope": 1})

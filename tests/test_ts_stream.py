@@ -10,7 +10,7 @@ import pytest
 
 from adcore.cli.main import run_cli
 from adcore.domain.events import AnomalyDetected, event_from_dict
-from adcore.errors import ParameterError
+from adcore.errors import ParameterError, UnknownAlgorithmError
 from adcore.timeseries.detectors import build_ts_detector
 from adcore.timeseries.detectors.base import score_with_warmup
 from adcore.timeseries.stream import epoch_seconds, open_series_stream
@@ -220,7 +220,6 @@ def test_threshold_labels_at_or_above_it():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"algo": "ts:nope"}, "unknown time-series detector"),
         ({"threshold": "mad"}, "is not a number"),
         ({"threshold": "1.5"}, "outside [0, 1]"),
         ({"algo": "ts:sub-core:mad", "warmup": 5}, "too short"),
@@ -231,6 +230,11 @@ def test_threshold_labels_at_or_above_it():
 def test_bad_options_fail_before_a_record_is_read(options, message):
     with pytest.raises(ParameterError, match=message.replace("[", r"\[").replace("]", r"\]")):
         _run([], **options)
+
+
+def test_an_unknown_detector_fails_before_a_record_is_read():
+    with pytest.raises(UnknownAlgorithmError, match="unknown time-series detector 'ts:nope'; one of ts:auto"):
+        _run([], algo="ts:nope")
 
 
 def test_anomaly_event_round_trips_its_series():
@@ -267,7 +271,8 @@ def test_cli_file_to_file_with_events(tmp_path: Path, capsys):
     ("args", "message"),
     [
         (["--series", "host"], "--series needs a time-series detector"),
-        (["--algo", "ts:auto", "--drift", "ks"], "--drift cannot be combined"),
+        (["--algo", "ts:auto", "--drift-on", "features"], "--drift-on cannot be combined"),
+        (["--algo", "ts:auto", "--retrain", "every:5"], "never or on-drift"),
         (["--algo", "ts:auto", "--window", "50"], "--window cannot be combined"),
         (["--algo", "core:hbos", "--time", "ts"], "need --algo ts:NAME"),
     ],
@@ -318,3 +323,102 @@ def test_a_sink_that_fails_leaves_the_records_in_the_dead_letters():
         stream.run()
     assert len(letters) == len(records)
     assert all("No space left on device" in d["error"] for d in letters)
+
+
+# ------------------------------------------------------------------ drift per series
+
+
+def _shifted(n_points: int = 600, shift_at: int = 350) -> list[dict]:
+    """Three series of noise around 10; h1's level moves up by 8 at ``shift_at``."""
+    rng = np.random.default_rng(0)
+    values = 10 + rng.standard_normal((3, n_points))
+    values[1, shift_at:] += 8
+    return _interleaved(values)
+
+
+def _drift_run(records: list, **options) -> tuple[list[dict], list, object]:
+    out: list[dict] = []
+    events: list = []
+    with open_series_stream(
+        records,
+        out,
+        algo="ts:gaussian",
+        series="host",
+        time_field="ts",
+        subscribers=[events.append],
+        **options,
+    ) as stream:
+        stream.run()
+    return out, [e for e in events if e.type == "drift.detected"], stream
+
+
+def test_drift_is_watched_per_series_and_refits_only_the_drifted_one():
+    records = _shifted()
+    plain, none, _ = _drift_run(records)
+    out, drifts, stream = _drift_run(records, drift="adwin", retrain="on-drift")
+    assert not none
+    assert drifts and {e.series for e in drifts} == {"h1"}
+    assert all(e.on == "values" and e.detector == "adwin" and e.action == "retrain" for e in drifts)
+    shift_offset = 350 * 3 + 1  # h1's first shifted record, in output order
+    assert shift_offset <= drifts[0].offset < shift_offset + 3 * 50  # found within 50 of its points
+    assert out[drifts[0].offset]["host"] == "h1"
+    assert stream.stats.drifts == len(drifts) and stream.stats.retrains == len(drifts)
+    # the series that did not drift score exactly as without drift watching
+    for a, b in zip(plain, out, strict=True):
+        if a["host"] != "h1":
+            assert a == b
+    # h1 scores as before up to its first drift, then with the detector refitted on its recent points
+    first = drifts[0].offset
+    assert plain[: first + 1] == out[: first + 1]
+    after = [
+        (a["score"], b["score"])
+        for a, b in zip(plain[first + 1 :], out[first + 1 :], strict=True)
+        if a["host"] == "h1"
+    ]
+    assert any(x != y for x, y in after)
+
+
+def test_drift_without_retrain_only_reports_and_events_round_trip():
+    _, drifts, stream = _drift_run(_shifted(), drift="ks", drift_params=["window=50"])
+    assert drifts and {e.series for e in drifts} == {"h1"}
+    assert all(e.action == "none" for e in drifts) and stream.stats.retrains == 0
+    assert event_from_dict(drifts[0].to_dict()) == drifts[0]
+    assert drifts[0].to_dict()["series"] == "h1" and drifts[0].p_value < 0.01
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retrain": "on-drift"}, "need --drift"),
+        ({"drift": "adwin", "retrain": "every:10"}, "never or on-drift"),
+        ({"drift": "nope"}, "unknown drift detector"),
+        ({"drift": "ks", "drift_params": {"nope": 1}}, "unknown parameter"),
+    ],
+)
+def test_bad_drift_options_fail_before_a_record_is_read(options, message):
+    with pytest.raises(ParameterError, match=message):
+        _drift_run([], **options)
+
+
+def test_stream_cli_drift_per_series(tmp_path, capfd):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in _shifted()))
+    events = tmp_path / "events.jsonl"
+    argv = [
+        "stream",
+        "--algo",
+        "ts:gaussian",
+        "--series",
+        "host",
+        "--time",
+        "ts",
+        "--source",
+        f"file://{source}",
+    ]
+    argv += ["--sink", f"file://{tmp_path / 'out.jsonl'}", "--drift", "adwin", "--retrain", "on-drift"]
+    assert run_cli([*argv, "--events", f"file://{events}"]) == 0
+    assert "refits)" in capfd.readouterr().err
+    found = [json.loads(line) for line in events.read_text().splitlines()]
+    assert any(e["type"] == "drift.detected" and e["series"] == "h1" for e in found)
+    assert run_cli([*argv[:-4], "--drift-on", "features", "--drift", "ks"]) == 2
+    assert "--drift-on cannot be combined" in capfd.readouterr().err

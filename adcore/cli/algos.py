@@ -19,29 +19,45 @@ def register(app: typer.Typer) -> None:
         """List every detector: qualified name, plugin, summary.
 
         A bare name (``iforest``) resolves to the row marked *; set ADCORE_PREFER=a,b
-        to change which plugin wins.
+        to change which plugin wins. The time-series detectors (plugin 'timeseries', tag
+        'timeseries': --algo ts:NAME --time COLUMN) follow in their own table.
         """
         if ctx.invoked_subcommand is not None:
             return
         from adcore.services.catalog import list_algorithms
 
-        rows = [r for r in list_algorithms() if plugin is None or r["plugin"] == plugin]
+        every = list_algorithms(timeseries=True)
+        rows = [r for r in every if plugin is None or r["plugin"] == plugin]
         if as_json:
             print_json(rows)
             return
         from rich.table import Table
 
-        table = Table(
-            title=f"{len(rows)} detectors  (* = what the bare name resolves to)", title_justify="left"
-        )
-        table.add_column("name", style="bold cyan", no_wrap=True)
-        table.add_column("plugin", style="magenta")
-        table.add_column("summary")
-        for row in rows:
-            star = "*" if row["default_for_bare_name"] else " "
-            note = f" [yellow](needs {', '.join(row['missing'])})[/]" if row["missing"] else ""
-            table.add_row(f"{row['name']}{star}", row["plugin"], row["summary"] + note)
-        stdout_console().print(table)
+        tabular = [r for r in rows if r["plugin"] != "timeseries"]
+        series = [r for r in rows if r["plugin"] == "timeseries"]
+        console = stdout_console()
+        if tabular or not series:
+            table = Table(
+                title=f"{len(tabular)} detectors  (* = what the bare name resolves to)", title_justify="left"
+            )
+            table.add_column("name", style="bold cyan", no_wrap=True)
+            table.add_column("plugin", style="magenta")
+            table.add_column("summary")
+            for row in tabular:
+                star = "*" if row["default_for_bare_name"] else " "
+                note = f" [yellow](needs {', '.join(row['missing'])})[/]" if row["missing"] else ""
+                table.add_row(f"{row['name']}{star}", row["plugin"], row["summary"] + note)
+            console.print(table)
+        if series:
+            table = Table(
+                title=f"{len(series)} time-series detectors  (--algo ts:NAME --time COL [--series COL])",
+                title_justify="left",
+            )
+            table.add_column("name", style="bold cyan", no_wrap=True)
+            table.add_column("summary")
+            for row in series:
+                table.add_row(row["name"], row["summary"])
+            console.print(table)
 
     @algos.command("show")
     def show_cmd(

@@ -11,7 +11,10 @@ def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench_cmd(
         algo: str = typer.Option(
-            ..., "--algo", "-a", help="Comma-separated detectors, e.g. iforest,ecod,knn."
+            ...,
+            "--algo",
+            "-a",
+            help="Comma-separated detectors, e.g. iforest,ecod,knn (with --task timeseries also ts:auto...).",
         ),
         datasets: list[str] = typer.Option(
             ..., "--datasets", "-d", help="A folder of .npz (X, y) / .csv files, or files (repeatable)."
@@ -40,8 +43,9 @@ def register(app: typer.Typer) -> None:
         """Fit and score on all rows; report ROC-AUC, average precision, time and peak memory.
 
         With --task timeseries, each detector is fitted per series on its first 15% (NAB's
-        probationary period) and scores every later record from the window of values up to
-        it; the report is NAB's score per category and profile and the mean VUS-PR.
+        probationary period) and scores every later record causally: a time-series detector
+        (ts:auto, ts:discord...) by itself, a tabular one from the --window values up to the
+        record; the report is NAB's score per category and profile and the mean VUS-PR.
         """
         from pathlib import Path
 
@@ -53,10 +57,17 @@ def register(app: typer.Typer) -> None:
         names = [n.strip() for n in algo.split(",")]
         if not all(names):  # "hbos,,mad" or "": a missing name is a typo, never silently skipped
             raise ParameterError(f"empty detector name in --algo {algo!r}: e.g. --algo hbos,iforest")
-        for name in names:
-            create_detector(name)  # unknown names fail now, not after an hour of benchmarking
         if task not in ("tabular", "timeseries"):
             raise ParameterError(f"--task is tabular or timeseries, not {task!r}")
+        for name in names:  # unknown names fail now, not after an hour of benchmarking
+            if name.startswith("ts:"):
+                from adcore.timeseries.detectors import build_ts_detector
+
+                if task != "timeseries":
+                    raise ParameterError(f"{name} is a time-series detector: add --task timeseries")
+                build_ts_detector(name)
+            else:
+                create_detector(name)
         if task == "timeseries":
             if ensemble or plot or mlflow or len(datasets) != 1:
                 raise ParameterError(

@@ -55,13 +55,39 @@ def register(app: typer.Typer) -> None:
         mlflow: bool = typer.Option(
             False, "--mlflow", help="Log the fit as an MLflow run (pip install adcore-mlflow; MLFLOW_* vars)."
         ),
+        time_column: str | None = options.TIME,
+        series_column: str | None = options.SERIES,
     ) -> None:
         """Fit a detector on a file and store it as a new model version; prints NAME@VERSION.
 
         Takes the same data, threshold and parameter options as 'run'; the same data and
         seed give the same scores. Score new data later with 'adcore score --model NAME'.
+
+        With --time (and --series), a time-series detector (--algo ts:auto...) is fitted per
+        series on its whole history, its state primed to the history's end, and the
+        detectors are stored as one version: 'adcore score' and 'adcore stream --model NAME'
+        continue each series from there.
         """
         import contextlib
+
+        if time_column or series_column or algo.startswith("ts:"):
+            _fit_timeseries(
+                algo,
+                input_path,
+                model,
+                store,
+                time_column,
+                series_column,
+                columns,
+                param,
+                threshold,
+                as_json,
+                contamination=contamination,
+                sample=sample,
+                mlflow=mlflow,
+                seed=seed,
+            )
+            return
 
         from adcore.cli.progress import job_progress, status
         from adcore.services.executors import (
@@ -150,6 +176,12 @@ def register(app: typer.Typer) -> None:
         storage_option: list[str] = options.STORAGE_OPTION,
         on_bad_file: str = options.ON_BAD_FILE,
         output_p_values: bool = options.OUTPUT_P_VALUES,
+        time_column: str | None = typer.Option(
+            None, "--time", help="Time-series model: the time column (default: the one named at fit)."
+        ),
+        series_column: str | None = typer.Option(
+            None, "--series", help="Time-series model: the series column (default: the one named at fit)."
+        ),
     ) -> None:
         """Score a file with a stored model (no refit), in chunks of --chunk-size rows.
 
@@ -163,15 +195,37 @@ def register(app: typer.Typer) -> None:
 
         --executor dask (pip install adcore-dask) scores a directory, a glob or s3:// input on a
         Dask cluster and writes a directory of part files with each row's source and row number.
+
+        A time-series model (adcore fit --algo ts:NAME --time ...) continues each series' stored
+        state causally over the file's later records; a new series warms up on its first ones.
         """
         from adcore.services.executors import check_bad_file_policy, default_executor
+
+        stored = _timeseries_model(model, store)
+        if stored is not None:
+            _score_timeseries(stored, input_path, output, fmt, as_json, time_column, series_column, columns)
+            return
+        if time_column or series_column:
+            from adcore.errors import ParameterError
+
+            raise ParameterError(f"--time and --series score a time-series model; {model} is a tabular one")
 
         executor = executor or default_executor()
         check_bad_file_policy(on_bad_file)
         storage = options.split_pairs(storage_option, "--storage-option")
         if _is_local(executor):
             payload = _score_locally(
-                model, input_path, output, fmt, as_json, chunk_size, store, columns, no_header, nan, storage,
+                model,
+                input_path,
+                output,
+                fmt,
+                as_json,
+                chunk_size,
+                store,
+                columns,
+                no_header,
+                nan,
+                storage,
                 output_p_values,
             )
         else:
@@ -180,8 +234,19 @@ def register(app: typer.Typer) -> None:
 
                 raise ParameterError("--output-p-values is written by the local executor only")
             payload = _score_with(
-                executor, model, input_path, output, fmt, as_json, chunk_size, store, columns, no_header,
-                nan, on_bad_file, storage,
+                executor,
+                model,
+                input_path,
+                output,
+                fmt,
+                as_json,
+                chunk_size,
+                store,
+                columns,
+                no_header,
+                nan,
+                on_bad_file,
+                storage,
             )
         if payload is None:  # the reader of stdout left early (| head): nothing more to say
             return
@@ -290,9 +355,10 @@ def _score_with(
         on_bad_file=on_bad_file,
         storage_options=storage,
     )
-    with contextlib.closing(open_executor(executor)) as runner, job_progress(
-        f"scoring with {loaded.ref}"
-    ) as progress:
+    with (
+        contextlib.closing(open_executor(executor)) as runner,
+        job_progress(f"scoring with {loaded.ref}") as progress,
+    ):
         payload = runner.score(job, progress)
     payload.setdefault("threshold", loaded.threshold)
     return payload
@@ -405,3 +471,157 @@ def _print_score_summary(payload: dict[str, Any]) -> None:
             f"scores written to {payload['output']}" if payload["output"] not in (None, "-") else None,
         ]
     )
+
+
+# ------------------------------------------------------------------- time-series models
+
+
+def _fit_timeseries(
+    algo: str,
+    input_path: str,
+    model: str,
+    store: str | None,
+    time_column: str | None,
+    series_column: str | None,
+    columns: str | None,
+    param: list[str] | None,
+    threshold: str | None,
+    as_json: bool,
+    **tabular_only: Any,
+) -> None:
+    """``adcore fit --algo ts:NAME --time T [--series S]``: one detector per series, one version."""
+    import contextlib
+
+    from adcore.cli.summaries import print_lines
+    from adcore.errors import ParameterError
+    from adcore.services.registry import check_model_name, open_store
+    from adcore.timeseries.models import fit_ts_model
+    from adcore.timeseries.run import parse_params, parse_threshold, read_series_file
+
+    check_model_name(model)
+    if not time_column:
+        raise ParameterError(f"--algo {algo} fits a time series: name its time column with --time")
+    if not algo.startswith("ts:"):
+        raise ParameterError(f"--time needs a time-series detector (--algo ts:auto), not {algo!r}")
+    used = [k for k, v in tabular_only.items() if v not in (None, False)]
+    if used:
+        flags = ", ".join("--" + k for k in used)
+        raise ParameterError(f"{flags} cannot be combined with --algo {algo} (a time-series model)")
+    value_columns = options.split_columns(columns)
+    if value_columns is not None and len(value_columns) != 1:
+        raise ParameterError("--columns names the one value column of a time series")
+    params = parse_params(param)
+    if "warmup" in params:
+        raise ParameterError(
+            "--param warmup: a stored time-series model is fitted on each series' whole history"
+        )
+    cut = parse_threshold(threshold)
+    from adcore.timeseries.detectors import build_ts_detector
+
+    build_ts_detector(algo, **params)  # a bad name or parameter fails before the data is read
+    with contextlib.closing(open_store(store)) as opened:  # a bad store fails before the fit
+        dataset, times, series = read_series_file(
+            input_path,
+            time_column=time_column,
+            series_column=series_column,
+            value_column=value_columns[0] if value_columns else None,
+        )
+        fitted = fit_ts_model(
+            algo,
+            dataset.X[:, 0],
+            times,
+            series,
+            time_column=time_column,
+            series_column=series_column,
+            value_column=dataset.feature_names[0],
+            params=params,
+            threshold=cut,
+        )
+        record = fitted.save(model, store=opened)
+        url = opened.url
+    if as_json:
+        print_json({**record.to_dict(), "store": _redacted(url), "skipped_series": fitted.skipped})
+        return
+    typer.echo(record.ref)
+    skipped = list(fitted.skipped.items())
+    print_lines(
+        [
+            f"stored {record.ref}: {record.algorithm}, {plural(len(fitted.detectors), 'series', 'series')} "
+            f"fitted on {plural(record.n_samples, 'record')} (state primed to each series' end, "
+            f"{fitted.state_nbytes():,} bytes), threshold {record.threshold:g}",
+            f"not stored ({len(skipped)}, they warm up on arrival): "
+            + ", ".join(f"{k} ({why})" for k, why in skipped[:3])
+            + (" ..." if len(skipped) > 3 else "")
+            if skipped
+            else None,
+        ]
+    )
+
+
+def _timeseries_model(ref: str, store: str | None) -> Any:
+    """The stored time-series model ``ref``, or ``None`` when ``ref`` is a tabular model."""
+    from adcore.services.registry import parse_model_ref, verify_artifact
+    from adcore.timeseries.models import TimeSeriesModel, is_ts_record
+
+    name, version = parse_model_ref(ref)
+    with existing_store(store, ref) as opened:
+        record = opened.get(name, version)
+        if not is_ts_record(record):
+            return None
+        data = verify_artifact(record, opened.read_artifact(record))
+    return TimeSeriesModel.from_bytes(data, record=record)
+
+
+def _score_timeseries(
+    stored: Any,
+    input_path: str,
+    output: str | None,
+    fmt: OutputFormat | None,
+    as_json: bool,
+    time_column: str | None,
+    series_column: str | None,
+    columns: str | None,
+) -> None:
+    """``adcore score --model TS_MODEL``: continue each series' state over a later file."""
+    from adcore.cli.output import reader_may_leave, resolve_output
+    from adcore.cli.summaries import print_lines
+    from adcore.data import write_scores
+    from adcore.errors import ParameterError
+
+    target = resolve_output(output, fmt, as_json, input_path=input_path)
+    value_columns = options.split_columns(columns)
+    if value_columns is not None and len(value_columns) != 1:
+        raise ParameterError("--columns names the one value column of a time series")
+    from adcore.timeseries.run import read_series_file
+
+    dataset, times, series = read_series_file(
+        input_path,
+        time_column=time_column or stored.time_column,
+        series_column=series_column or stored.series_column,
+        value_column=value_columns[0] if value_columns else stored.value_column,
+    )
+    result = stored.score_table(dataset.X[:, 0], times, series)
+    result.algorithm = f"{stored.ref} ({stored.algorithm})"
+    if target.writes_rows:
+        passthrough = dict(dataset.passthrough)
+        passthrough[dataset.feature_names[0]] = dataset.X[:, 0].tolist()
+
+        def write() -> None:
+            write_scores(
+                target.path or "<stdout>",
+                result.scores,
+                result.labels,
+                passthrough=passthrough,
+                fmt=target.fmt,
+                stream=target.stream,
+            )
+
+        if target.stream is not None:
+            with reader_may_leave():
+                write()
+        else:
+            write()
+    if as_json:
+        print_json({**result.summary(), "model": stored.ref, "output": target.name})
+    else:
+        print_lines(result.summary_lines() + ([f"scores written to {target.name}"] if target.path else []))

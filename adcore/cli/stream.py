@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--series",
             help="Record field naming each record's series: one time-series detector per series "
-            "(needs --algo ts:NAME; see 'Many series' in docs/streaming.md).",
+            "(needs --algo ts:NAME or a stored time-series --model; see 'Many series' in docs/streaming.md).",
         ),
         time_field: str = typer.Option(
             None,
@@ -183,7 +183,9 @@ def register(app: typer.Typer) -> None:
             help="Record field holding the timestamp (ISO 8601 or epoch seconds), with --series.",
         ),
         value_field: str = typer.Option(
-            "value", "--value", help="Record field holding the series' value, with --algo ts:NAME."
+            None,
+            "--value",
+            help="Record field holding the value, with --algo ts:NAME (default: value, or the model's).",
         ),
         max_series: int = typer.Option(
             None, "--max-series", help="Most live series; beyond it the least recently seen is dropped."
@@ -208,17 +210,19 @@ def register(app: typer.Typer) -> None:
 
         if any(name.split(":")[-1] == "log" for name in monitor or []):
             _setup_log_monitor()
-        if series is not None or (algo or "").startswith("ts:"):
+        ts_model = None
+        if model_ref is not None and not algo:  # a stored time-series model brings --algo ts:NAME
+            from adcore.cli.fit_score import _timeseries_model
+
+            ts_model = _timeseries_model(model_ref, store)
+        if ts_model is not None or series is not None or (algo or "").startswith("ts:"):
             _refuse_for_series(
-                algo,
-                model=model_ref,
+                algo or (ts_model.algorithm if ts_model is not None else None),
+                model=model_ref if ts_model is None else None,
                 features=features,
                 window=window != 1000,
                 window_type=window_type != "sliding",
-                retrain=retrain,
-                drift=drift != "none",
-                drift_on=drift_on != "scores",
-                drift_param=drift_param,
+                drift_on=drift_on != "scores",  # a series' drift is watched on its raw values
                 save_retrained=save_retrained,
                 contamination=contamination,
                 output_p_values=output_p_values,
@@ -235,6 +239,10 @@ def register(app: typer.Typer) -> None:
                 series=series,
                 time_field=time_field,
                 value=value_field,
+                model=ts_model,
+                drift=drift,
+                drift_params=drift_param or None,
+                retrain=retrain,
                 warmup=warmup,
                 threshold=threshold,
                 max_series=max_series,
@@ -250,7 +258,7 @@ def register(app: typer.Typer) -> None:
                 dead_letter=dead_letter,
             )
             return
-        if time_field is not None or max_series is not None or value_field != "value":
+        if time_field is not None or max_series is not None or value_field is not None:
             raise ParameterError("--time, --value and --max-series need --algo ts:NAME")
         stream = open_stream(
             source,

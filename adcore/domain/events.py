@@ -112,6 +112,8 @@ class DriftDetected(Event):
     ``offset`` is the record at which it fired; ``on`` is ``scores`` or ``features``;
     ``action`` is ``retrain`` (a ``model.retrained`` event follows), ``none`` (the retrain
     policy is not ``on-drift``) or ``skipped`` (too few records in the window to refit).
+    ``series`` is the series key in a many-series stream (``on`` is then ``values``: the
+    series' raw values), else ``None``.
     """
 
     type: ClassVar[str] = "drift.detected"
@@ -123,6 +125,7 @@ class DriftDetected(Event):
     p_value: float | None = None
     feature: str | None = None
     action: str = "none"
+    series: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)

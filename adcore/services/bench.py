@@ -331,18 +331,24 @@ def run_timeseries_benchmark(
 ) -> tuple[Any, list[TimeseriesRecord]]:
     """Score every series of a NAB-layout corpus causally with each detector, then evaluate.
 
-    Each detector is fitted per series on its probationary period's sliding windows and
-    scores every later record from its own window (``adcore.timeseries.scoring``); NAB's
-    profiles (threshold optimised on the corpus) and VUS-PR are computed by
-    ``adcore.timeseries.nab.evaluate_corpus``. A detector that fails becomes a record with
-    its error, as in the tabular benchmark.
+    A time-series detector (``ts:NAME``) is fitted per series on its probationary period and
+    scores every later record itself (:func:`ts_series_scores`, the harness of
+    ``benchmarks/nab_detectors.py``, so the same figures); a tabular detector is fitted on
+    the probationary period's sliding windows and scores every later record from its own
+    window (``adcore.timeseries.scoring``). NAB's profiles (threshold optimised on the
+    corpus) and VUS-PR are computed by ``adcore.timeseries.nab.evaluate_corpus``. A
+    detector that fails becomes a record with its error, as in the tabular benchmark.
     """
     from adcore.services.spec import create_detector
+    from adcore.timeseries.detectors import build_ts_detector
     from adcore.timeseries.nab import evaluate_corpus, load_corpus
     from adcore.timeseries.scoring import causal_window_scores
 
     if window < 1:
         raise ParameterError(f"--window must be at least 1 record, not {window}")
+    for name in detectors:
+        if name.startswith("ts:"):
+            build_ts_detector(name)  # an unknown name is the caller's error, not a finding
     corpus = load_corpus(root)
     records = []
     for name in detectors:
@@ -351,11 +357,14 @@ def run_timeseries_benchmark(
         record = TimeseriesRecord(name)
         try:
             started = time.perf_counter()
-            make = functools.partial(create_detector, name, random_state=seed)
-            scores = {
-                key: causal_window_scores(make, item.values, window=window)
-                for key, item in corpus.series.items()
-            }
+            if name.startswith("ts:"):
+                scores = ts_series_scores(name, corpus)
+            else:
+                make = functools.partial(create_detector, name, random_state=seed)
+                scores = {
+                    key: causal_window_scores(make, item.values, window=window)
+                    for key, item in corpus.series.items()
+                }
             record.seconds = round(time.perf_counter() - started, 3)
             record.evaluation = evaluate_corpus(
                 scores, corpus, vus_buffer=vus_buffer if "vus-pr" in metrics else None
@@ -366,3 +375,19 @@ def run_timeseries_benchmark(
             record.error = f"{type(exc).__name__}: {exc}"
         records.append(record)
     return corpus, records
+
+
+def ts_series_scores(name: str, corpus: Any, params: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Per-series scores of time-series detector ``name``: a fresh detector per series, fitted
+    on NAB's probationary period (those records score 0, and no metric counts them), then
+    scoring every later record causally, with the series' timestamps (seasonal periods)."""
+    from adcore.domain.ts_metrics import nab_probation_length
+    from adcore.timeseries.detectors import build_ts_detector
+    from adcore.timeseries.detectors.base import score_with_warmup
+
+    scores = {}
+    for key, item in corpus.series.items():
+        detector = build_ts_detector(name, **(params or {}))
+        warmup = int(nab_probation_length(item.values.size))
+        scores[key] = score_with_warmup(detector, item.values, warmup, item.timestamps)
+    return scores

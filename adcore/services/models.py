@@ -422,6 +422,13 @@ def load_model(ref: str, store: str | ModelStore | None = None) -> Model:
         name, version = parse_model_ref(ref)
         with _opened(store, create=False) as opened:
             record = opened.get(name, version)
+            if str(record.algorithm).startswith("ts:"):  # adcore.timeseries.models stores those
+                from adcore.errors import ParameterError
+
+                raise ParameterError(
+                    f"model {record.ref} is a time-series model ({record.algorithm}): score it with "
+                    f"'adcore score --model {record.name}' or 'adcore stream --model {record.name}'"
+                )
             data = verify_artifact(record, opened.read_artifact(record))
         model = Model.from_bytes(data, record=record)
         tracing.set_attributes(model=record.ref, algorithm=record.algorithm, bytes=len(data))

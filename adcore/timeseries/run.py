@@ -128,43 +128,55 @@ def score_series_table(
     if not np.isfinite(x).all():
         raise DataError("the value column holds missing or non-finite values")
     build_ts_detector(algo, **(params or {}))  # a bad name or parameter fails before any work
-    keys = np.zeros(x.size, dtype=np.int64)
-    names: list[str] = ["all"]
-    if series is not None:
-        labels = [str(s) for s in series]
-        names, keys = np.unique(np.array(labels, dtype=object), return_inverse=True)
-        names = [str(n) for n in names]
     scores = np.zeros(x.size)
     reports = []
-    for k, name in enumerate(names):
-        rows = np.flatnonzero(keys == k)
+    for name, rows, resort in group_rows(times, series):
         t = times[rows]
-        resort = bool((np.diff(t) < 0).any())
-        if resort:
-            rows = rows[np.argsort(t, kind="stable")]
-            t = times[rows]
         w = default_warmup(rows.size) if warmup is None else int(warmup)
         if w < 2 or rows.size <= w:
             raise DataError(f"series {name!r}: {rows.size} records, not more than a warm-up of {w}")
         detector = build_ts_detector(algo, **(params or {}))
         detector.fit(x[rows[:w]], t[:w])
         scores[rows[w:]] = detector.score_series(x[rows[w:]], t[w:])
-        steps = np.diff(t) / 1e9
-        median = float(np.median(steps)) if steps.size else 0.0
-        big = steps > 1.5 * median if median > 0 else np.zeros(steps.size, dtype=bool)
-        reports.append(
-            SeriesReport(
-                name,
-                rows.size,
-                w,
-                resort,
-                int(big.sum()),
-                float(steps.max()) if big.any() else 0.0,
-                int(detector.state_nbytes()),
-            )
-        )
+        reports.append(series_report(name, t, w, resort, detector))
     cut = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     return TimeSeriesResult(scores, (scores >= cut).astype(np.int64), cut, algo, reports)
+
+
+def group_rows(times: np.ndarray, series: Sequence[Any] | None) -> list[tuple[str, np.ndarray, bool]]:
+    """Per series (key order): its name (``"all"`` without a series column), its row indices
+    in time order (a stable sort, equal timestamps keep file order) and whether it was resorted."""
+    keys = np.zeros(times.size, dtype=np.int64)
+    names: list[str] = ["all"]
+    if series is not None:
+        labels = [str(s) for s in series]
+        found, keys = np.unique(np.array(labels, dtype=object), return_inverse=True)
+        names = [str(n) for n in found]
+    out = []
+    for k, name in enumerate(names):
+        rows = np.flatnonzero(keys == k)
+        t = times[rows]
+        resort = bool((np.diff(t) < 0).any())
+        if resort:
+            rows = rows[np.argsort(t, kind="stable")]
+        out.append((name, rows, resort))
+    return out
+
+
+def series_report(name: str, t: np.ndarray, warmup: int, resort: bool, detector: Any) -> SeriesReport:
+    """Size, warm-up, order and gaps (a step above 1.5 times the median step) of one series."""
+    steps = np.diff(t) / 1e9
+    median = float(np.median(steps)) if steps.size else 0.0
+    big = steps > 1.5 * median if median > 0 else np.zeros(steps.size, dtype=bool)
+    return SeriesReport(
+        name,
+        int(t.size),
+        int(warmup),
+        resort,
+        int(big.sum()),
+        float(steps.max()) if big.any() else 0.0,
+        int(detector.state_nbytes()),
+    )
 
 
 def parse_threshold(text: str | None) -> float | None:
@@ -184,19 +196,8 @@ def parse_threshold(text: str | None) -> float | None:
     return value
 
 
-def run_file(
-    algo: str,
-    input_path: str,
-    *,
-    time_column: str,
-    series_column: str | None,
-    value_column: str | None,
-    params: list[str] | None,
-    threshold: str | None,
-) -> tuple[Any, TimeSeriesResult]:
-    """Read ``input_path`` and score it; returns the dataset (for its pass-through columns)."""
-    from adcore.data import read_dataset
-
+def parse_params(params: list[str] | None) -> dict[str, Any]:
+    """``--param KEY=VALUE`` for a time-series detector: integers, floats, booleans, else text."""
     options: dict[str, Any] = {}
     for item in params or []:
         key, sep, text = item.partition("=")
@@ -206,7 +207,16 @@ def run_file(
             options[key.strip()] = int(text) if text.strip().lstrip("-").isdigit() else float(text)
         except ValueError:
             options[key.strip()] = {"true": True, "false": False}.get(text.strip().lower(), text.strip())
-    warmup = options.pop("warmup", None)
+    return options
+
+
+def read_series_file(
+    input_path: str, *, time_column: str, series_column: str | None, value_column: str | None
+) -> tuple[Any, np.ndarray, Sequence[Any] | None]:
+    """The dataset (value column as its one feature, the others passed through), the
+    timestamps (int64 ns) and the series keys (``None`` without ``series_column``)."""
+    from adcore.data import read_dataset
+
     value = value_column or "value"
     if value in (time_column, series_column):
         raise ParameterError(f"the value column {value!r} is also the time or series column")
@@ -220,6 +230,25 @@ def run_file(
         raise DataError(f"no series column {series_column!r}", path=input_path)
     times = parse_times(dataset.passthrough[time_column], time_column)
     series = dataset.passthrough[series_column] if series_column else None
+    return dataset, times, series
+
+
+def run_file(
+    algo: str,
+    input_path: str,
+    *,
+    time_column: str,
+    series_column: str | None,
+    value_column: str | None,
+    params: list[str] | None,
+    threshold: str | None,
+) -> tuple[Any, TimeSeriesResult]:
+    """Read ``input_path`` and score it; returns the dataset (for its pass-through columns)."""
+    options = parse_params(params)
+    warmup = options.pop("warmup", None)
+    dataset, times, series = read_series_file(
+        input_path, time_column=time_column, series_column=series_column, value_column=value_column
+    )
     result = score_series_table(
         algo,
         dataset.X[:, 0],

@@ -19,7 +19,16 @@ Policies (docs/streaming.md, "Many series"):
 - memory: per series, the detector's fixed-size buffers (``state_nbytes``) plus the
   warm-up values until the fit. ``max_series`` bounds the number of live series: beyond it
   the least recently seen series is dropped (reported once, counted in ``evicted``) and
-  warms up again if it returns.
+  warms up again if it returns;
+- a stored model (``adcore fit --algo ts:NAME --time ... --model NAME``,
+  :mod:`adcore.timeseries.models`): a series it holds resumes from its stored state with
+  no warm-up (counted in ``resumed``), and with ``--time`` a record before the end of that
+  series' history is dead-lettered as out of order; any other series warms up on arrival;
+- drift (``--drift ks|psi|adwin|page-hinkley``): each fitted series gets its own drift
+  detector on its raw values (the windowed tests take the warm-up as their reference); a
+  signal is a ``drift.detected`` event with the series key, and with ``--retrain on-drift``
+  that series' detector is refitted on its last ``warmup`` values (kept in a ring of that
+  size per series, the extra memory ``on-drift`` costs), the others untouched.
 
 The decoding, the output lines, the dead letters and the events are the tabular stream's
 own (:mod:`adcore.services.streaming`); only the scoring differs.
@@ -41,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from adcore.domain.events import AnomalyDetected, DetectionCompleted, Event, EventBus
+from adcore.domain.events import AnomalyDetected, DetectionCompleted, DriftDetected, Event, EventBus
 from adcore.errors import AdcoreError, DataError, ParameterError
 from adcore.io import jsonio
 from adcore.messaging import Item, Sink, Source
@@ -75,6 +84,24 @@ def default_warmup(name: str, params: Mapping[str, Any] | None = None, detector:
         need = int(params.get("length", 16)) + int(bool(params.get("diff", False)))
         warmup = max(warmup, need + 2)
     return warmup
+
+
+def check_drift_options(
+    drift: str | None, params: Mapping[str, Any] | None, retrain: str | None
+) -> tuple[str, dict[str, Any], str]:
+    """``--drift``, ``--drift-param`` and ``--retrain`` of a many-series stream, checked:
+    a drift detector by name (built once, so a bad parameter fails now); ``never`` or
+    ``on-drift`` (a series refits on its own drift only, not on a schedule)."""
+    name, options, policy = drift or "none", dict(params or {}), retrain or "never"
+    if policy not in ("never", "on-drift"):
+        raise ParameterError(f"--retrain with --series is never or on-drift, not {retrain!r}")
+    if name != "none":
+        from adcore.domain.drift import create_drift_detector
+
+        create_drift_detector(name, **dict(options))
+    elif policy == "on-drift" or options:
+        raise ParameterError("--retrain on-drift and --drift-param need --drift ks|psi|adwin|page-hinkley")
+    return name, options, policy
 
 
 def parse_label_threshold(text: str | float | None) -> float:
@@ -139,6 +166,9 @@ class SeriesStreamStats:
     series: int = 0
     series_seen: int = 0
     evicted: int = 0
+    resumed: int = 0
+    drifts: int = 0
+    retrains: int = 0
     fit_failures: int = 0
     batches: int = 0
     seconds: float = 0.0
@@ -150,13 +180,15 @@ class SeriesStreamStats:
 class _Series:
     """One series' state: its detector, and its warm-up values until the fit."""
 
-    __slots__ = ("detector", "last_time", "times", "values")
+    __slots__ = ("detector", "drift", "last_time", "recent", "times", "values")
 
     def __init__(self, detector: Any) -> None:
         self.detector = detector
         self.values: array[float] | None = array("d")  # None once fitted; 8 bytes a value
         self.times: array[float] | None = None
         self.last_time = -math.inf
+        self.drift: Any = None  # a drift detector on the raw values, with --drift
+        self.recent: Any = None  # a Ring of the last warm-up's worth of values, with on-drift
 
 
 _KEY_TYPES = (str, int, float, bool)
@@ -189,9 +221,16 @@ class SeriesStreamService:
         dead_letter: Sink | None = None,
         report: Callable[[str], None] | None = None,
         stream_id: str | None = None,
+        model: Any = None,
+        drift: str = "none",
+        drift_params: Mapping[str, Any] | None = None,
+        retrain: str | None = None,
     ) -> None:
         from adcore.timeseries.detectors import DEFAULT_THRESHOLD, build_ts_detector
 
+        self.stored = model  # a TimeSeriesModel: its series resume from their stored state
+        if model is not None:
+            algo, params = model.algorithm, model.params
         self.algo = "ts:" + algo.removeprefix("ts:")
         self.params = dict(params or {})
         self._build = lambda: build_ts_detector(self.algo, **self.params)
@@ -208,6 +247,8 @@ class SeriesStreamService:
             raise ParameterError("--value must name the field holding each point's value")
         self.warmup = int(warmup) if warmup is not None else default_warmup(self.algo, self.params, probe)
         self._check_fit(probe)
+        self.drift, self.drift_params, self.retrain = check_drift_options(drift, drift_params, retrain)
+        self._drift_found: list[tuple[int, Any, Any, str]] = []  # (record, series, signal, action)
         self.threshold = float(DEFAULT_THRESHOLD if threshold is None else threshold)
         self.source, self.sink = source, sink
         self.series_field, self.time_field, self.value_field = series, time_field, value
@@ -302,6 +343,7 @@ class SeriesStreamService:
         self.stats.anomalies += n_anom
         self._offset += n
         pending = self._anomaly_events(batch, scores, keys, flags, first)
+        pending.extend(self._drift_events(scores, first))
         if self.events.wants(DetectionCompleted.type):
             pending.append(
                 DetectionCompleted(
@@ -383,9 +425,76 @@ class SeriesStreamService:
                     scores[i] = math.nan
                     continue
                 scores[i] = s if math.isfinite(s) else 0.0
+                if state.drift is not None:
+                    self._watch(state, key, v, i)
             else:
                 self._warm(state, key, v, t)
         return scores, keys, refused
+
+    # ------------------------------------------------------------------ drift
+    def _start_drift(self, state: _Series, reference: np.ndarray | None) -> None:
+        """A fitted series' drift detector (and ring of recent values for ``on-drift``)."""
+        if self.drift == "none":
+            return
+        from adcore.domain.drift import create_drift_detector
+        from adcore.timeseries.detectors.base import Ring
+
+        state.drift = create_drift_detector(self.drift, **self.drift_params)
+        if reference is not None and reference.size >= 2:
+            state.drift.reset(reference)
+        if self.retrain == "on-drift":
+            state.recent = Ring(self.warmup)
+            if reference is not None:
+                state.recent.extend(reference)
+
+    def _watch(self, state: _Series, key: Any, v: float, i: int) -> None:
+        """Feed one scored value to the series' drift detector; on a signal, maybe refit."""
+        if state.recent is not None:
+            state.recent.push(v)
+        signals = state.drift.update(np.array([v]))
+        if not signals:
+            return
+        self.stats.drifts += len(signals)
+        action = "none"
+        if state.recent is not None:
+            action = "skipped"
+            if state.recent.count >= self.warmup:
+                recent = state.recent.view().copy()
+                detector = self._build()
+                try:
+                    detector.fit(recent)
+                except AdcoreError as exc:
+                    self.report(
+                        f"series {key!r}: the refit after drift failed ({_one_line(exc)}); kept the model"
+                    )
+                else:
+                    state.detector = detector
+                    state.drift.reset(recent)
+                    self.stats.retrains += 1
+                    action = "retrain"
+        self._drift_found.extend((i, key, signal, action) for signal in signals)
+
+    def _drift_events(self, scores: list[float | None], first: int) -> list[Event]:
+        """``drift.detected`` per signal of this batch, at the offset of the record that fired it."""
+        found, self._drift_found = self._drift_found, []
+        if not found or not self.events.wants(DriftDetected.type):
+            return []
+        written = [i for i, s in enumerate(scores) if s is None or s == s]
+        offset_of = {i: first + k for k, i in enumerate(written)}
+        return [
+            DriftDetected(
+                stream=self.stream_id,
+                detector=signal.detector,
+                on="values",
+                offset=offset_of[i],
+                statistic=_finite(signal.statistic),
+                threshold=_finite(signal.threshold),
+                p_value=None if signal.p_value is None else _finite(signal.p_value),
+                action=action,
+                series=key,
+            )
+            for i, key, signal, action in found
+        ]
 
     def _warm(self, state: _Series, key: Any, v: float, t: float | None) -> None:
         """Keep a warm-up value; the ``warmup``-th fits the series' detector."""
@@ -408,6 +517,7 @@ class SeriesStreamService:
             state.values, state.times = array("d"), None
             return
         state.values, state.times = None, None
+        self._start_drift(state, x)
 
     def _new_series(self, key: Any) -> _Series:
         table = self._series
@@ -420,7 +530,16 @@ class SeriesStreamService:
                     f"--max-series {self.max_series} reached: the least recently seen series "
                     f"({old!r} first) are dropped and warm up again if they return; see the evicted count"
                 )
-        state = _Series(self._build())
+        detector = self.stored.take(key) if self.stored is not None else None
+        if detector is None:
+            state = _Series(self._build())
+        else:  # fitted on the series' history: no warm-up, and no record from before its end
+            state = _Series(detector[0])
+            state.values = None
+            if self.time_field is not None and detector[1] is not None:
+                state.last_time = detector[1] / 1e9
+            self._start_drift(state, None)  # no history kept: the first window is the reference
+            self.stats.resumed += 1
         table[key] = state
         self.stats.series_seen += 1
         self.stats.series = len(table)
@@ -536,6 +655,11 @@ class SeriesStreamService:
                 self.report(f"skipped line {item.line_number}: {item.error}")
 
 
+def _finite(value: float) -> float | None:
+    """A statistic for JSON: ``None`` for an infinite or NaN one."""
+    return float(value) if math.isfinite(value) else None
+
+
 def _iso(seconds: float) -> str:
     """Epoch seconds as ``2023-11-14T22:13:20Z`` (what an out-of-order dead letter shows)."""
     try:
@@ -566,6 +690,10 @@ def summary_line(stats: SeriesStreamStats) -> str:
     if stats.rejected:
         parts.append(f"{stats.rejected} rejected")
     parts.append(f"{stats.anomalies} {'anomaly' if stats.anomalies == 1 else 'anomalies'}")
+    if stats.resumed:
+        parts.append(f"{stats.resumed} series resumed from the model")
+    if stats.drifts:
+        parts.append(f"{stats.drifts} {'drift' if stats.drifts == 1 else 'drifts'} ({stats.retrains} refits)")
     if stats.evicted:
         parts.append(f"{stats.evicted} series evicted")
     if stats.fit_failures:
@@ -633,11 +761,11 @@ def open_series_stream(
     source: Any = "-",
     sink: Any = "-",
     *,
-    algo: str = "ts:auto",
+    algo: str | None = None,
     params: Mapping[str, Any] | Sequence[str] | None = None,
     series: str | None = None,
     time_field: str | None = None,
-    value: str = "value",
+    value: str | None = None,
     warmup: int | None = None,
     threshold: str | float | None = None,
     max_series: int | None = None,
@@ -654,12 +782,23 @@ def open_series_stream(
     subscribers: Iterable[Any] = (),
     report: Callable[[str], None] | None = None,
     host: Any = None,
+    model: Any = None,
+    store: Any = None,
+    drift: str = "none",
+    drift_params: Mapping[str, Any] | Sequence[str] | None = None,
+    retrain: str | None = None,
 ) -> SeriesStream:
     """Open a many-series stream, every option checked and every endpoint opened first.
 
-    ``params`` is a mapping or ``KEY=VALUE`` strings for the detector; ``threshold`` a
-    number in ``[0, 1]`` (default the detectors' ``DEFAULT_THRESHOLD``). Sources, sinks,
-    events and dead letters are as for :func:`adcore.open_stream`.
+    ``params`` is a mapping or ``KEY=VALUE`` strings for the detector (``algo``, default
+    ``ts:auto``); ``threshold`` a number in ``[0, 1]`` (default the detectors'
+    ``DEFAULT_THRESHOLD``). ``model`` is a stored time-series model (``NAME[@VERSION]`` in
+    ``store``, or a loaded :class:`~adcore.timeseries.models.TimeSeriesModel`): it brings the
+    detector, its parameters and threshold, and the series, time and value fields named at
+    its fit unless given. ``drift`` (``ks``, ``psi``, ``adwin``, ``page-hinkley``) watches
+    each series' raw values, ``drift_params`` its parameters (a mapping or ``KEY=VALUE``),
+    ``retrain="on-drift"`` refits a drifted series. Sources, sinks, events and dead letters
+    are as for :func:`adcore.open_stream`.
     """
     from adcore.domain.params import parse_key_values
     from adcore.services.events import load_monitors, load_subscribers
@@ -670,6 +809,22 @@ def open_series_stream(
     _refuse_outputs_over_source(source, sink=sink, dead_letter=dead_letter, events=events)
     if not isinstance(params, Mapping):
         params = parse_key_values(list(params or []))
+    if not isinstance(drift_params, Mapping):
+        drift_params = parse_key_values(list(drift_params or []))
+    check_drift_options(drift, drift_params, retrain)  # before any endpoint is opened
+    if model is not None:
+        if algo is not None or params:
+            raise ParameterError(
+                "--algo and --param cannot be combined with --model (the model brings its own)"
+            )
+        if isinstance(model, str):
+            from adcore.timeseries.models import load_ts_model
+
+            model = load_ts_model(model, store)
+        series = series if series is not None else model.series_column
+        time_field = time_field if time_field is not None else model.time_column
+        value = value if value is not None else model.value_column
+        threshold = threshold if threshold is not None else model.threshold
     label_threshold = parse_label_threshold(threshold)
     record_bytes = DEFAULT_MAX_RECORD_BYTES if max_record_bytes is None else int(max_record_bytes)
     if record_bytes < 1:
@@ -707,11 +862,11 @@ def open_series_stream(
         service = SeriesStreamService(
             src,
             out,
-            algo=algo,
+            algo=algo or "ts:auto",
             params=params,
             series=series,
             time_field=time_field,
-            value=value,
+            value=value or "value",
             warmup=warmup,
             threshold=label_threshold,
             max_series=max_series,
@@ -725,6 +880,10 @@ def open_series_stream(
             events=bus,
             dead_letter=letters,
             report=report,
+            model=model,
+            drift=drift,
+            drift_params=drift_params,
+            retrain=retrain,
         )
     except BaseException:
         for endpoint in [*reversed(opened.values()), *built_monitors]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adcore.errors import ParameterError
+from adcore.errors import ParameterError, UnknownAlgorithmError
 
 #: name -> one-line summary (``adcore algos``-style listing without importing a detector)
 TS_DETECTORS: dict[str, str] = {
@@ -39,6 +39,15 @@ TS_DETECTORS: dict[str, str] = {
 #: The NAB-optimised threshold of ``auto`` is about 0.51 (standard profile): 0.5 is the
 #: likelihood's own alarm level (tail probability 1e-5) and the default label threshold.
 DEFAULT_THRESHOLD = 0.5
+
+
+def unknown_detector(name: str) -> UnknownAlgorithmError:
+    """The one-line error for a name that is no time-series detector (CLI exit 2, HTTP 404)."""
+    names = ", ".join("ts:" + n for n in TS_DETECTORS)
+    return UnknownAlgorithmError(
+        f"unknown time-series detector {name!r}; one of {names} (adcore algos lists them)"
+    )
+
 
 _LIKELIHOOD_KEYS = ("short", "history", "block", "red", "yellow", "min_std")
 
@@ -124,4 +133,4 @@ def build_ts_detector(name: str, /, **params: Any) -> Any:
         if post:
             raise ParameterError("ts:extreme has no likelihood")
         return _raw(NewExtreme, raw, key)
-    raise ParameterError(f"unknown time-series detector {name!r}; one of {', '.join(TS_DETECTORS)}")
+    raise unknown_detector(name)
