@@ -63,7 +63,8 @@ def test_bench_two_datasets_with_ensemble(capfd, tmp_path, datasets):
 def test_bench_reports_the_oracle_the_best_single_and_the_default_side_by_side(capfd, tmp_path, datasets):
     folder, *_ = datasets
     out = tmp_path / "bench.json"
-    code = run_cli(["bench", "-a", "hbos,mad,mahalanobis", "--ensemble", "-d", str(folder), "-o", str(out), "--json"])
+    args = ["bench", "-a", "hbos,mad,mahalanobis", "--ensemble", "-d", str(folder), "-o", str(out), "--json"]
+    code = run_cli(args)
     stdout, err = capfd.readouterr()
     assert code == 0, err
     reference = json.loads(stdout)["references"]

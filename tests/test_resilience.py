@@ -70,7 +70,8 @@ def test_when_retries_run_out_the_caller_gets_a_503_error_naming_the_service_and
         dep.call(service, action="reading the index", error=StoreUnavailableError)
     assert service.calls == 3
     message = str(caught.value)
-    assert message.startswith("reading the index failed: postgres at db:5432 is unavailable: attempt 3 refused")
+    expected = "reading the index failed: postgres at db:5432 is unavailable: attempt 3 refused"
+    assert message.startswith(expected)
     assert "\n" not in message
     assert caught.value.http_status == 503
     assert caught.value.headers == {"Retry-After": "1"}
