@@ -42,6 +42,14 @@ def register_detectors(register: Register) -> None:
         params="adcore.builtin.ensemble:EnsembleParams",
         tags=("ensemble",),
     )
+    register(
+        "auto",
+        "adcore.builtin.auto:AutoDetector",
+        summary="Label-free choice of detectors from the data, combined by agreement (reasoning "
+        "in --json / --explain-choice)",
+        params="adcore.builtin.auto:AutoParams",
+        tags=("ensemble", "auto"),
+    )
 
 
 _ONLINE = "adcore.builtin.online"
