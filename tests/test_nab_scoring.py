@@ -1,8 +1,9 @@
 """NAB scoring checked against NAB's own published numbers, and the corpus harness.
 
-The shared NAB corpus (``../shared/datasets/nab``, or ``$ADCORE_NAB_DIR``) holds the
-published per-record scores of four detectors. Scored at NAB's published thresholds
-(``config/thresholds.json``), each series must give the score and counts of NAB's published
+The shared NAB corpus (``../shared/datasets/nab``, or ``$ADCORE_NAB_DIR``; else the 4-series
+sample bundled in tests/data/nab_sample) holds the published per-record scores of four
+detectors. Scored at NAB's published thresholds (``config/thresholds.json``), each series
+must give the score and counts of NAB's published
 ``results/<detector>/<detector>_<profile>_scores.csv`` rows, copied below for the 34 series
 given. The harness tests at the end build a tiny corpus of their own and need no shared data.
 """
@@ -21,7 +22,19 @@ from adcore.errors import DataError
 from adcore.timeseries.baselines import null_scores, windowed_gaussian_scores
 from adcore.timeseries.nab import evaluate_corpus, load_corpus, load_results
 
-NAB_DIR = Path(os.environ.get("ADCORE_NAB_DIR", Path(__file__).resolve().parents[2] / "shared/datasets/nab"))
+SHARED_NAB = Path(__file__).resolve().parents[2] / "shared/datasets/nab"
+SAMPLE_NAB = Path(__file__).resolve().parent / "data/nab_sample"  # 4 series, bundled (README there)
+
+
+def _nab_dir() -> Path:
+    """``$ADCORE_NAB_DIR``, else the workplace's 34-series part, else the bundled 4-series sample:
+    the checks against NAB's published numbers run on every machine, CI included."""
+    if os.environ.get("ADCORE_NAB_DIR"):
+        return Path(os.environ["ADCORE_NAB_DIR"])
+    return SHARED_NAB if (SHARED_NAB / "labels").is_dir() else SAMPLE_NAB
+
+
+NAB_DIR = _nab_dir()
 
 # (detector, profile, NAB's optimal threshold on its 58 series) -> {series: (score, TP, FP)}
 # from numenta/NAB results/*/<detector>_<profile>_scores.csv
@@ -281,14 +294,16 @@ def test_series_scores_match_nab_published_rows(corpus, published, key):
     scores = published(detector)
     checked = 0
     for name, (score, tp, fp) in PUBLISHED[key].items():
-        if (detector, name) in STALE_ROWS:
+        if (detector, name) in STALE_ROWS or name not in corpus.series:
             continue
         series = prepare_nab_series(name, scores[name], corpus.series[name].windows)
         counts = nab_score_series(series, NAB_PROFILES[profile], threshold)
         assert counts.score == pytest.approx(score, abs=1e-9), name
         assert (counts.tp, counts.fp) == (tp, fp), name
         checked += 1
-    assert checked >= 31
+    expected = [n for n in PUBLISHED[key] if n in corpus.series and (detector, n) not in STALE_ROWS]
+    assert checked >= (31 if len(corpus.series) == 34 else 2)
+    assert checked == len(expected)
 
 
 @needs_nab
@@ -313,11 +328,15 @@ def test_corpus_scores_are_in_the_published_range(corpus, published):
     htm = evaluate_corpus(published("numenta"), corpus, vus_buffer=None)
     artime = evaluate_corpus(published("ARTime"), corpus, vus_buffer=None)
     gaussian = evaluate_corpus(published("windowedGaussian"), corpus, vus_buffer=None)
-    assert 60 < htm.nab["standard"].score < 80
+    full = len(corpus.series) == 34
+    # the bundled sample (4 series, 9 windows) is easier: HTM 88.9, ARTime 90.2, Gaussian 78.4
+    assert (60 < htm.nab["standard"].score < 80) if full else (80 < htm.nab["standard"].score < 95)
     assert artime.nab["standard"].score > htm.nab["standard"].score > gaussian.nab["standard"].score
     # low-FN weighs misses twice: every detector that finds windows scores higher there
     assert htm.nab["reward_low_FN_rate"].score > htm.nab["standard"].score
-    assert htm.nab["standard"].null == -67.0  # 67 windows in the 34 series
+    windows = sum(len(s.windows) for s in corpus.series.values())
+    assert windows == (67 if full else 9)  # 67 windows in the 34 series
+    assert htm.nab["standard"].null == -float(windows)
     null = evaluate_corpus(
         {k: null_scores(s.values) for k, s in corpus.series.items()}, corpus, vus_buffer=None
     )
