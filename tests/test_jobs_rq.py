@@ -91,8 +91,12 @@ def test_a_job_of_a_sigkilled_worker_is_rerun_and_each_output_written_once(setup
     queue = _queue(setup)
     ids = [_submit(queue, setup, f"out{i}.csv", delay=1.5) for i in range(4)]
     with workers(setup.url, setup.env(), setup.root, "high,normal,low", "high,normal,low") as procs:
+        # started by RQ *and* running our code (attempts counted): a kill between RQ marking it
+        # started and the work horse counting the attempt would leave attempts at 1 after the rerun
         started = wait_for(
-            lambda: [r for r in (queue.get(i) for i in ids) if r.status == "started"], 30, "a job to start"
+            lambda: [r for r in (queue.get(i) for i in ids) if r.status == "started" and r.attempts >= 1],
+            30,
+            "a job to start",
         )
         from rq.job import Job
         from rq.serializers import JSONSerializer
