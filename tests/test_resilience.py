@@ -205,3 +205,23 @@ def test_bad_settings_are_one_line_parameter_errors(monkeypatch, name, value, me
     monkeypatch.setenv(name, value)
     with pytest.raises(ParameterError, match="^" + message.replace(".", r"\.") + "$"):
         resilience.Policy.from_env()
+
+
+def test_breakers_and_counts_are_exported_as_prometheus_metrics():
+    pytest.importorskip("prometheus_client", reason="the server extra is not installed")
+    from adcore.server.metrics import ServerMetrics
+
+    dep = resilience.dependency("postgres", "db:5432", transient)
+    for _ in range(2):
+        with pytest.raises(ServiceUnavailableError):
+            dep.call(Service(failures=1000), action="x")
+    with pytest.raises(ServiceUnavailableError):
+        dep.call(Service(failures=0), action="x")  # refused: the breaker is open
+    text = ServerMetrics().exposition().decode()
+    where = 'dependency="postgres",target="db:5432"'
+    assert 'adcore_circuit_breaker_state{dependency="postgres",state="open",target="db:5432"} 1.0' in text
+    assert 'adcore_circuit_breaker_state{dependency="postgres",state="closed",target="db:5432"} 0.0' in text
+    assert f"adcore_dependency_calls_total{{{where}}} 3.0" in text
+    assert f"adcore_dependency_retries_total{{{where}}} 2.0" in text
+    assert f"adcore_dependency_rejected_total{{{where}}} 1.0" in text
+    assert f"adcore_circuit_breaker_opened_total{{{where}}} 1.0" in text
