@@ -322,7 +322,28 @@ def _collect(client: Any, futures: Sequence[Any], progress: Progress, policy: st
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(list(futures))
+            _wait_until_stopped(client, [f.key for f in futures])
         raise
+
+
+def _wait_until_stopped(client: Any, keys: list[Any], timeout: float = 60.0) -> None:
+    """Wait (bounded) until no worker still runs one of ``keys``.
+
+    Cancelling a task that is already running only discards its result: the worker's thread
+    goes on and may still write its part after the job's clean-up removed the others, which
+    would leave the output directory unusable. Workers count such cancelled-but-running
+    tasks in ``state.executing`` until their thread returns.
+    """
+    wanted = {str(k) for k in keys}
+
+    def running(dask_worker: Any, wanted: set[str] = wanted) -> int:
+        return sum(str(ts.key) in wanted for ts in dask_worker.state.executing)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not sum(client.run(running).values()):
+            return
+        time.sleep(0.05)
 
 
 def _unique(skipped: Sequence[BadFile]) -> list[BadFile]:
