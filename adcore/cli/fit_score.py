@@ -583,9 +583,9 @@ def _score_timeseries(
     columns: str | None,
 ) -> None:
     """``adcore score --model TS_MODEL``: continue each series' state over a later file."""
-    from adcore.cli.output import reader_may_leave, resolve_output
+    from adcore.cli.output import resolve_output
+    from adcore.cli.run import write_series_rows
     from adcore.cli.summaries import print_lines
-    from adcore.data import write_scores
     from adcore.errors import ParameterError
 
     target = resolve_output(output, fmt, as_json, input_path=input_path)
@@ -602,25 +602,7 @@ def _score_timeseries(
     )
     result = stored.score_table(dataset.X[:, 0], times, series)
     result.algorithm = f"{stored.ref} ({stored.algorithm})"
-    if target.writes_rows:
-        passthrough = dict(dataset.passthrough)
-        passthrough[dataset.feature_names[0]] = dataset.X[:, 0].tolist()
-
-        def write() -> None:
-            write_scores(
-                target.path or "<stdout>",
-                result.scores,
-                result.labels,
-                passthrough=passthrough,
-                fmt=target.fmt,
-                stream=target.stream,
-            )
-
-        if target.stream is not None:
-            with reader_may_leave():
-                write()
-        else:
-            write()
+    write_series_rows(target, dataset, result)
     if as_json:
         print_json({**result.summary(), "model": stored.ref, "output": target.name})
     else:

@@ -203,9 +203,7 @@ def _run_timeseries(
     as_json: bool = False,
 ) -> None:
     """``--time``: one causal time-series model per series (``adcore.timeseries.run``)."""
-    from adcore.cli.output import reader_may_leave
     from adcore.cli.summaries import print_lines
-    from adcore.data import write_scores
     from adcore.errors import ParameterError
     from adcore.timeseries.run import run_file
 
@@ -225,26 +223,36 @@ def _run_timeseries(
         params=param,
         threshold=threshold,
     )
-    if target.writes_rows:
-        passthrough = dict(dataset.passthrough)
-        passthrough[dataset.feature_names[0]] = dataset.X[:, 0].tolist()
-
-        def write() -> None:
-            write_scores(
-                target.path or "<stdout>",
-                result.scores,
-                result.labels,
-                passthrough=passthrough,
-                fmt=target.fmt,
-                stream=target.stream,
-            )
-
-        if target.stream is not None:
-            with reader_may_leave():
-                write()
-        else:
-            write()
+    write_series_rows(target, dataset, result)
     if as_json:
         print_json({**result.summary(), "output": target.name})
     else:
         print_lines(result.summary_lines() + ([f"scores written to {target.name}"] if target.path else []))
+
+
+def write_series_rows(target: Any, dataset: Any, result: Any) -> None:
+    """A time-series run's rows (pass-through columns, the value, score, label) to ``target``:
+    what ``adcore run --time`` and ``adcore score`` of a time-series model both write."""
+    if not target.writes_rows:
+        return
+    from adcore.cli.output import reader_may_leave
+    from adcore.data import write_scores
+
+    passthrough = dict(dataset.passthrough)
+    passthrough[dataset.feature_names[0]] = dataset.X[:, 0].tolist()
+
+    def write() -> None:
+        write_scores(
+            target.path or "<stdout>",
+            result.scores,
+            result.labels,
+            passthrough=passthrough,
+            fmt=target.fmt,
+            stream=target.stream,
+        )
+
+    if target.stream is not None:
+        with reader_may_leave():
+            write()
+    else:
+        write()
