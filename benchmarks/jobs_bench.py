@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "jobs_bench",
         "machine": {
-            "python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
         },
         "small_job": "detect, 50 rows x 4 features, core:hbos",
         "results": results,

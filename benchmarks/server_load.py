@@ -100,8 +100,13 @@ def payload(rows: int, features: int, seed: int, **extra: Any) -> bytes:
     return json.dumps({"data": X.tolist(), **extra}).encode()
 
 
-def run_case(url: str, path: str, body: bytes, rows: int, requests: int, clients: int) -> dict[str, Any]:
-    """``requests`` POSTs of ``body`` from ``clients`` threads; latency of each, wall time of all."""
+def run_case(
+    url: str, path: str, body: bytes, rows: int, requests: int, clients: int, *, keep_latencies: bool = False
+) -> dict[str, Any]:
+    """``requests`` POSTs of ``body`` from ``clients`` threads; latency of each, wall time of all.
+
+    ``keep_latencies`` adds every request's latency (``latencies_ms``), to pool over rounds.
+    """
     import httpx
 
     latencies: list[float] = []
@@ -128,7 +133,8 @@ def run_case(url: str, path: str, body: bytes, rows: int, requests: int, clients
         list(pool.map(client_loop, range(clients)))
     wall = time.perf_counter() - started
     ms = np.asarray(latencies) * 1000.0
-    return {
+    kept = {"latencies_ms": ms.round(4).tolist()} if keep_latencies else {}
+    return kept | {
         "requests": len(latencies),
         "clients": clients,
         "body_mb": round(len(body) / 1e6, 3),

@@ -320,3 +320,63 @@ def test_adcore_commands_export_spans_over_otlp_http(receiver, tmp_path):
     score = next(attrs for _, name, attrs in received if name == "adcore.score")
     assert score["adcore.model"] == "cardio@1" and score["adcore.algorithm"] == "core:hbos"
     assert score["adcore.rows"] > 0
+
+
+def test_a_served_request_exports_one_server_span_and_its_work(receiver, tmp_path):
+    """A real ``adcore serve`` exporting over OTLP: a request is adcore's server span and its fit.
+
+    The global tracer provider is set here (unlike the in-memory tests), which is what turns on
+    FastAPI's own instrumentation in the FastAPI versions that have it: a second server span and
+    operation spans per request, twice the export work (benchmarks/tracing_overhead.py).
+    """
+    from server_harness import running_server
+
+    url, received = receiver
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within 0.1 s, not the default 5 s
+    }
+    with running_server(tmp_path / "srv", "--rate-limit", "0", env=env) as server, server.client() as client:
+        for _ in range(3):
+            response = client.post("/v1/detect", json={"algorithm": "core:hbos", "data": X.tolist()})
+            assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 30
+        while sum(name == "adcore.fit" for _, name, _ in received) < 3:
+            assert time.monotonic() < deadline, [name for _, name, _ in received]
+            time.sleep(0.05)
+        time.sleep(0.3)  # a straggler span would arrive in the next export
+    names = [name for _, name, _ in received if name != "GET /health/liveness"]
+    assert sorted(names) == ["POST /v1/detect"] * 3 + ["adcore.fit"] * 3, names
+
+
+def test_inside_a_dropped_trace_child_spans_are_the_shared_no_op():
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.configure(provider)
+    try:
+        with tracing.span("test.request"):
+            dropped = tracing.current_trace_id()
+            assert dropped is not None  # the trace exists, it is just not recorded
+            assert tracing.span("test.child") is tracing._NOOP
+            carrier = tracing.inject()  # downstream learns the trace and that it was dropped
+            assert carrier["traceparent"].split("-")[1] == dropped
+            assert int(carrier["traceparent"].rsplit("-", 1)[1], 16) & 1 == 0  # the sampled flag: off
+        # Work continuing a sampled caller's trace is recorded, dropped parent or not.
+        with tracing.span("test.request"), tracing.span("test.job", context={"traceparent": TRACEPARENT}):
+            assert tracing.current_trace_id() == TRACE_ID
+    finally:
+        tracing.configure(None)
+        provider.shutdown()
+    assert [s.name for s in exporter.get_finished_spans()] == ["test.job"]
+
+
+def test_inside_a_recorded_trace_child_spans_are_recorded(spans):
+    with tracing.span("test.request"), tracing.span("test.child"), tracing.span("test.grandchild"):
+        pass
+    assert _parent_of(_one(spans, "test.grandchild"), _one(spans, "test.child"))
+    assert _parent_of(_one(spans, "test.child"), _one(spans, "test.request"))

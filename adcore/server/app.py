@@ -15,6 +15,7 @@ forged Host would turn the server into an open redirect.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -66,6 +67,7 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
         openapi_url=None,  # served below, behind the API key
         lifespan=lifespan,
         redirect_slashes=False,  # its redirects are absolute URLs built from the client's Host header
+        **_native_telemetry_off(),
     )
     app.state.adcore = state
     install_error_handlers(app)
@@ -103,6 +105,22 @@ def create_app(settings: ServerSettings | None = None, *, host: Any = None) -> F
 
         app.add_middleware(TracingMiddleware)
     return app
+
+
+def _native_telemetry_off() -> dict[str, Any]:
+    """``FastAPI(telemetry=...)`` turning FastAPI's own OpenTelemetry off, where it has any.
+
+    FastAPI 0.16x instruments itself as soon as a global tracer provider is set (which
+    ``adcore.services.tracing`` does when ``OTEL_*`` asks for tracing): a second server span per
+    request, beside :class:`~adcore.server.tracing.TracingMiddleware`'s, plus spans for dependency
+    resolution, the endpoint and serialisation. They more than doubled the spans a
+    ``/v1/detect`` exports and its p99 latency (benchmarks/tracing_overhead.py), so adcore keeps
+    one request span of its own, the same on every FastAPI version it supports. Older FastAPI
+    has no ``telemetry`` argument: nothing to turn off.
+    """
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def _install_openapi(app: FastAPI, settings: ServerSettings) -> None:

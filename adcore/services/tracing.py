@@ -43,6 +43,8 @@ _lock = threading.Lock()
 #: None: not decided yet; False: off; otherwise the tracer spans are made with.
 _tracer: Any = None
 _exporter: str | None = None
+#: ``opentelemetry.trace.get_current_span`` once tracing is on (kept here: no import per span).
+_current_span: Any = None
 
 
 def requested_exporter(environ: Mapping[str, str] | None = None) -> str | None:
@@ -104,7 +106,15 @@ def _configure_from_env(exporter_name: str) -> Any:
     atexit.register(provider.shutdown)  # flush what a short CLI run recorded before the process ends
     # Global, so a plugin's own instrumentation (an HTTP client, a database driver) joins our traces.
     trace.set_tracer_provider(provider)
+    _remember_current_span()
     return trace.get_tracer(TRACER_NAME)
+
+
+def _remember_current_span() -> None:
+    global _current_span
+    from opentelemetry import trace
+
+    _current_span = trace.get_current_span
 
 
 def configure(provider: Any | None) -> None:
@@ -117,6 +127,8 @@ def configure(provider: Any | None) -> None:
     with _lock:
         _tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
         _exporter = None
+    if provider is not None:
+        _remember_current_span()
 
 
 def span(
@@ -134,11 +146,24 @@ def span(
     ``attributes`` whose value is None are left out; others must be str, bool, int, float or
     sequences of them (anything else is ``str()``-ed). The span records an exception that
     escapes it and is marked as an error.
+
+    Inside a trace the sampler dropped, a child span is the shared no-op too: every standard
+    sampler (``parentbased_*``, ``traceidratio``, ``always_*``) drops a dropped trace's children,
+    so asking the SDK would only build a non-recording span and attach and detach a context to
+    learn it. That keeps an unsampled request at one sampling decision, whatever it does.
     """
     tracer = _tracer if _tracer is not None else _get_tracer()
     if not tracer:
         return _NOOP
+    if context is None and not links and _in_dropped_trace():
+        return _NOOP
     return _span(tracer, name, context, links, attributes)
+
+
+def _in_dropped_trace() -> bool:
+    """Whether the current span belongs to a trace the sampler did not record."""
+    current = _current_span()
+    return not current.is_recording() and current.get_span_context().is_valid
 
 
 @contextlib.contextmanager
