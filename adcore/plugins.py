@@ -309,6 +309,9 @@ class Registration:
         are checked first: a library may fail on a missing package with a plain
         ``ImportError``, or only later, in ``fit``.
         """
+        loaded = self.derived.get("factory")
+        if loaded is not None:  # a stream loads it at every refit: the import and checks once
+            return loaded
         missing = self.missing_needs()
         if missing:
             raise MissingDependencyError(
@@ -318,7 +321,8 @@ class Registration:
         if not isinstance(self.factory, str):
             return self.factory
         try:
-            return resolve_reference(self.factory)
+            loaded = self.derived["factory"] = resolve_reference(self.factory)
+            return loaded
         except ModuleNotFoundError as exc:
             missing = (exc.name or "").split(".")[0]
             needs = [n for n in self.needs if n.split("[")[0].replace("-", "_") == missing] or [missing]

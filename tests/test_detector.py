@@ -437,3 +437,32 @@ def test_explanation_baseline_of_a_column_spanning_the_float_range_is_finite():
     X[:50, 0], X[50:, 0] = 1.7e308, -1.7e308
     detector = Detector("core:hbos").fit(X)
     assert np.all(np.isfinite(detector.feature_medians_)) and detector.feature_medians_[0] == 0.0
+
+
+def test_refits_reuse_a_validation_but_every_changed_parameter_is_validated_again():
+    """A stream refits a fresh detector per window: validation is cached per parameter set."""
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    first = Detector("core:hbos", n_bins=12).fit(X)
+    again = Detector("core:hbos", n_bins=12).fit(X)  # served from the cache: the same model
+    np.testing.assert_array_equal(first.decision_scores_, again.decision_scores_)
+    with pytest.raises(ParameterError, match="n_bins"):
+        Detector("core:hbos", n_bins=1).fit(X)
+    with pytest.raises(ParameterError, match="contamination"):
+        Detector("core:hbos", n_bins=12, contamination=0.7).fit(X)
+    with pytest.raises(ParameterError, match="threshold"):
+        Detector("core:hbos", n_bins=12, threshold="nope").fit(X)
+    first.set_params(n_bins=1)
+    with pytest.raises(ParameterError, match="n_bins"):
+        first.fit(X)
+    assert Detector("core:hbos", n_bins=12).fit(X).estimator_.n_bins == 12  # the cache survived
+
+
+def test_a_pickled_detector_leaves_its_resolved_registration_behind():
+    detector = Detector("core:hbos").fit(np.random.default_rng(1).normal(size=(50, 2)))
+    assert "_resolved" in vars(detector)  # resolved once per fit, not three times
+    restored = pickle.loads(pickle.dumps(detector))
+    assert "_resolved" not in vars(restored)
+    np.testing.assert_array_equal(
+        restored.decision_function([[0.0, 9.0]]), detector.decision_function([[0.0, 9.0]])
+    )
+    restored.fit(np.random.default_rng(2).normal(size=(50, 2)))  # resolves again where it runs

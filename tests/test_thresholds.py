@@ -52,3 +52,22 @@ def test_bad_threshold_specs(spec, message):
 def test_contamination_range(value):
     with pytest.raises(ParameterError, match="contamination"):
         check_contamination(value)
+
+
+def test_the_contamination_threshold_from_sorted_scores_is_numpys_percentile_to_the_bit():
+    """The refit fast path must label exactly as np.percentile did (ties, n=2, tiny and huge)."""
+    from adcore.domain.thresholds import percentile_of_sorted
+
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(size=n) for n in (2, 3, 7, 10, 101, 2000, 4097)]
+    cases += [np.round(rng.normal(size=500), 1), np.full(9, 3.25), rng.exponential(size=999) * 1e12]
+    cases += [np.array([-1e-300, 0.0, 1e-300]), rng.integers(0, 5, size=64).astype(np.float64)]
+    for scores in cases:
+        ordered = np.sort(scores)
+        for contamination in (0.5, 0.3, 0.1, 0.05, 0.01, 0.001, 1e-9, 0.123456789):
+            expected = float(np.percentile(scores, 100.0 * (1.0 - contamination)))
+            assert percentile_of_sorted(ordered, 100.0 * (1.0 - contamination)) == expected
+            got = compute_threshold(scores, "contamination", contamination, sorted_scores=ordered)
+            assert got == expected and got == compute_threshold(scores, "contamination", contamination)
+    for percent in (0.0, 100.0, 50.0, 99.99999):
+        assert percentile_of_sorted(np.sort(cases[4]), percent) == float(np.percentile(cases[4], percent))

@@ -67,6 +67,15 @@ def as_matrix(X: Any, *, what: str = "X") -> tuple[np.ndarray, list[str] | None]
     refused ("Reshape your data"), as are sparse and complex data; numeric object arrays are
     converted. Column names are kept as :func:`feature_names` finds them.
     """
+    if (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype == np.float64
+        and X.flags.c_contiguous
+        and X.size
+        and np.isfinite(X).all()
+    ):  # already what the checks below produce (a stream's window): skip building a Dataset
+        return X, None
     from adcore.data import Dataset
 
     names = feature_names(X)
@@ -75,6 +84,18 @@ def as_matrix(X: Any, *, what: str = "X") -> tuple[np.ndarray, list[str] | None]
         _refuse_1d(X, what)
     dataset = Dataset.from_array(X, source="dataframe" if is_frame else "array")
     return dataset.X, names
+
+
+def _cache_key(model: type, values: dict[str, Any], *settings: Any) -> tuple[Any, ...] | None:
+    """What validated parameters depend on, when all of it is hashable (None: do not cache).
+
+    Only plain immutable values count: a list or dict parameter could change in place.
+    """
+    items = (*values.items(), *settings)
+    flat = [v for item in items for v in (item if isinstance(item, tuple) else (item,))]
+    if not all(v is None or type(v) in (str, int, float, bool) for v in flat):
+        return None
+    return (id(model), model, *items)
 
 
 def _is_frame(X: Any) -> bool:
@@ -247,7 +268,23 @@ class Detector:
     def _registration(self) -> Any:
         from adcore.plugins import get_host
 
-        return get_host().resolve("detector", str(self.algorithm))
+        name = str(self.algorithm)
+        known = self.__dict__.get("_resolved")
+        if known is not None and known[0] == name:  # a fit asks three times: resolve once
+            return known[1]
+        registration = get_host().resolve("detector", name)
+        self.__dict__["_resolved"] = (name, registration)
+        return registration
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (the model store, copies) without the resolved registration.
+
+        A registration belongs to this process's plugin host; a loaded model resolves its
+        algorithm again where it is loaded.
+        """
+        state = self.__dict__.copy()
+        state.pop("_resolved", None)
+        return state
 
     def params_model(self) -> type:
         """The pydantic model that validates this algorithm's parameters."""
@@ -270,16 +307,29 @@ class Detector:
         """The algorithm's parameters after validation, with contamination and seed passed on."""
         from adcore.domain.params import validate_params
 
-        check_contamination(self.contamination)
-        parse_threshold(self.threshold)
         model = self.params_model()
         values = {name: getattr(self, name) for name in self._param_names}
+        # A stream refits a fresh detector with the same parameters every window: validate once
+        # per registration and parameter set (a pydantic validation is ~5% of a small refit).
+        key = _cache_key(model, values, self.contamination, self.threshold, self.random_state)
+        cache = None if key is None or callable(self.algorithm) else self._registration().derived
+        cached = cache.get(("validated_params", key)) if cache is not None else None
+        if cached is not None:
+            return dict(cached)
+        check_contamination(self.contamination)
+        parse_threshold(self.threshold)
         fields = model.model_fields  # type: ignore[attr-defined]
         if "contamination" in fields and "contamination" not in values:
             values["contamination"] = self.contamination
         if self.random_state is not None and "random_state" in fields and "random_state" not in values:
             values["random_state"] = self.random_state
-        return validate_params(self.algorithm_name, model, values)
+        validated = validate_params(self.algorithm_name, model, values)
+        if cache is not None:
+            if len(cache) > 256:  # many parameter sets (a search): keep the cache bounded
+                for stale in [k for k in cache if isinstance(k, tuple) and k[:1] == ("validated_params",)]:
+                    del cache[stale]
+            cache[("validated_params", key)] = dict(validated)
+        return validated
 
     # -------------------------------------------------------------- fitting
     def fit(
@@ -316,6 +366,7 @@ class Detector:
             self._raise_typed(exc, params, matrix.shape[0])
         train_scores = self._check_scores(train_scores, matrix.shape[0])
         self._check_finite_training_scores(train_scores)
+        sorted_scores = np.sort(train_scores)
         self.estimator_ = estimator
         self.n_features_in_ = matrix.shape[1]
         # The baseline explanations move features to; a strided sample of <= 10,000 rows keeps
@@ -332,8 +383,8 @@ class Detector:
         self._forget_calibration()
         if calibrate or is_fdr(self.threshold):
             self._calibrate(matrix, params)
-        self._set_threshold(train_scores)
-        self._sorted_train_scores = np.sort(self.decision_scores_)
+        self._set_threshold(train_scores, sorted_scores)
+        self._sorted_train_scores = sorted_scores
         return self
 
     # ------------------------------------------------------------ calibration
@@ -356,7 +407,7 @@ class Detector:
             if hasattr(self, name):
                 delattr(self, name)  # a previous fit's calibration would describe another model
 
-    def _set_threshold(self, train_scores: np.ndarray) -> None:
+    def _set_threshold(self, train_scores: np.ndarray, sorted_scores: np.ndarray | None = None) -> None:
         """``threshold_`` and ``labels_`` of the training rows, by the threshold rule.
 
         For ``fdr:Q`` the training labels are Benjamini-Hochberg's on the rows' own
@@ -365,7 +416,9 @@ class Detector:
         """
         spec = parse_threshold(self.threshold)
         if spec.method != "fdr":
-            self.threshold_ = compute_threshold(train_scores, spec, self.contamination)
+            self.threshold_ = compute_threshold(
+                train_scores, spec, self.contamination, sorted_scores=sorted_scores
+            )
             self.labels_ = (train_scores > self.threshold_).astype(np.int64)
             return
         q = float(spec.value)  # type: ignore[arg-type]
