@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adcore.io.arrow_arrays import from_numpy, to_numpy
 from adcore.io.source import _Chunk, _Source
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ def _blocks(f: Any) -> Iterator[memoryview | bytes]:
 def _floats(column: Any) -> np.ndarray:
     """A float64 column as numpy, nulls (NA tokens) as NaN; chunk by chunk, so chunks without
     nulls are views and no copy goes through Arrow's allocator (which keeps freed memory)."""
-    parts = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    parts = [to_numpy(chunk) for chunk in column.chunks]
     if not parts:
         return np.empty(0)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -290,7 +291,9 @@ def write_rows(f: Any, values: list[Any], kinds: list[str], delimiter: str) -> b
         a = np.asarray(v)
         if a.dtype.kind not in "iuf":
             return False  # bools: the csv module writes True/False
-        arrays.append(_repr_strings(a.astype(np.float64), pa, pc) if a.dtype.kind == "f" else pa.array(a))
+        arrays.append(
+            _repr_strings(a.astype(np.float64), pa, pc) if a.dtype.kind == "f" else from_numpy(a, pa)
+        )
     if not arrays or not len(arrays[0]):
         return True
     table = pa.Table.from_arrays(arrays, names=[f"c{j}" for j in range(len(arrays))])
@@ -307,7 +310,7 @@ def _repr_strings(a: np.ndarray, pa: Any, pc: Any) -> Any:
     Where the two agree (checked on 2 million random values: non-integers with
     1e-4 <= |x| < 1e10, the usual scores) Arrow's text is kept; the rest get ``repr``.
     """
-    text = pc.cast(pa.array(a), pa.string())
+    text = pc.cast(from_numpy(a, pa), pa.string())
     magnitude = np.abs(a)
     with np.errstate(invalid="ignore"):
         same = np.isfinite(a) & (magnitude >= 1e-4) & (magnitude < 1e10) & (a != np.floor(a))
