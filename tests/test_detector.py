@@ -466,3 +466,14 @@ def test_a_pickled_detector_leaves_its_resolved_registration_behind():
         restored.decision_function([[0.0, 9.0]]), detector.decision_function([[0.0, 9.0]])
     )
     restored.fit(np.random.default_rng(2).normal(size=(50, 2)))  # resolves again where it runs
+
+
+def test_the_validation_cache_stays_bounded_over_many_parameter_sets():
+    from adcore.plugins import get_host
+
+    X = np.random.default_rng(3).normal(size=(60, 2))
+    for n_bins in range(2, 400):
+        Detector("core:hbos", n_bins=n_bins).fit(X)
+    derived = get_host().resolve("detector", "core:hbos").derived
+    assert len([k for k in derived if isinstance(k, tuple)]) <= 257
+    assert Detector("core:hbos", n_bins=5).fit(X).estimator_.n_bins == 5

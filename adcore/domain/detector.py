@@ -326,8 +326,11 @@ class Detector:
         validated = validate_params(self.algorithm_name, model, values)
         if cache is not None:
             if len(cache) > 256:  # many parameter sets (a search): keep the cache bounded
-                for stale in [k for k in cache if isinstance(k, tuple) and k[:1] == ("validated_params",)]:
-                    del cache[stale]
+                # list(): a snapshot taken at once, as server threads may add entries meanwhile
+                for stale in [
+                    k for k in list(cache) if isinstance(k, tuple) and k[:1] == ("validated_params",)
+                ]:
+                    cache.pop(stale, None)
             cache[("validated_params", key)] = dict(validated)
         return validated
 
