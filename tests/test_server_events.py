@@ -42,7 +42,9 @@ def _wait_for(path: Path, predicate, timeout: float = 20.0) -> list[dict]:
     events: list[dict] = []
     while time.monotonic() < deadline:
         if path.exists():
-            events = [json.loads(line) for line in path.read_text().splitlines()]
+            text = path.read_text()
+            # Only whole lines: the subscriber may be writing the last one as we read.
+            events = [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
             if predicate(events):
                 return events
         time.sleep(0.05)
