@@ -20,6 +20,7 @@ from typing import IO, Any
 import numpy as np
 
 from adcore.data import ScoreWriter, check_output_path, iter_dataset_chunks
+from adcore.io.read_ahead import read_ahead
 from adcore.services.models import Model
 
 DEFAULT_CHUNK_SIZE = 100_000
@@ -119,12 +120,14 @@ def score_file(
     if output is not None and stream is None:
         check_output_path(output, fmt, inputs=(input_path,))  # never over the file being read
     opts = model.schema.read_options
-    chunks = iter_dataset_chunks(
-        input_path,
-        chunk_size=chunk_size,
-        columns=columns if columns is not None else opts.get("columns"),
-        header=header if header is not None else opts.get("header"),
-        nan_policy=nan_policy,
+    chunks = read_ahead(  # the next chunk is read while this one is scored and written
+        iter_dataset_chunks(
+            input_path,
+            chunk_size=chunk_size,
+            columns=columns if columns is not None else opts.get("columns"),
+            header=header if header is not None else opts.get("header"),
+            nan_policy=nan_policy,
+        )
     )
     summary = ScoreSummary(model.ref, output=os.fspath(output) if output is not None else None)
     writer = _writer(output, fmt, stream)
