@@ -38,6 +38,8 @@ def test_nulls_and_other_types_take_pyarrows_own_path():
     assert from_numpy(scores, pa).null_count == 0  # NaN kept as a value unless asked
     assert from_numpy([1.0, 2.0], pa).type == pa.float64()
     assert from_numpy(np.array([1, 2], dtype=np.int32), pa).type == pa.int32()
+    swapped = np.array([1.5, -2.25], dtype=">f8")  # not the machine's byte order: swapped first
+    assert from_numpy(swapped, pa).to_pylist() == [1.5, -2.25]
 
 
 def test_a_parquet_score_run_never_imports_pandas(tmp_path):

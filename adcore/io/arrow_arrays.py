@@ -41,6 +41,8 @@ def to_numpy(array: Any) -> np.ndarray:
 def from_numpy(values: Any, pa: Any, *, nan_is_null: bool = False) -> Any:
     """A 1-D numpy array (or list) as an Arrow array; NaN becomes null with ``nan_is_null``."""
     if isinstance(values, np.ndarray) and values.ndim == 1:
+        if not values.dtype.isnative:  # Arrow has no byte-swapped arrays: the machine's order
+            values = values.astype(values.dtype.newbyteorder("="))
         name = {"float64": "double", "int64": "int64"}.get(values.dtype.name)
         plain = name is not None and not (nan_is_null and name == "double" and np.isnan(values).any())
         if plain:
