@@ -56,9 +56,11 @@ class HBOS:
             X = np.ldexp(X, self.scale_exponents_)
             lows, highs = X.min(axis=0), X.max(axis=0)
         widths = _hbos_widths(lows, highs, self.n_bins)
-        idx = self._bin_index(X, lows, widths)
-        flat = (idx + np.arange(n_features) * self.n_bins).ravel()
-        counts = np.bincount(flat, minlength=n_features * self.n_bins).reshape(n_features, self.n_bins)
+        # Each value's bin as a flat index into the (features x bins) table, made in place.
+        flat = self._bin_index(X, lows, widths)
+        flat += np.arange(n_features, dtype=np.intp) * self.n_bins
+        counts = np.bincount(flat.ravel(), minlength=n_features * self.n_bins)
+        counts = counts.reshape(n_features, self.n_bins)
         self.heights_ = counts / counts.max(axis=1, keepdims=True)
         self.lows_, self.widths_ = lows, widths
         self.n_features_in_ = n_features
@@ -66,11 +68,15 @@ class HBOS:
         # rows' bins are already known, so their scores come for free (a stream refits
         # every window; rescoring the window was a third of each refit).
         self.bin_scores_ = -np.log(self.heights_ + self.alpha)
-        self.decision_scores_ = _lookup(self.bin_scores_, idx).sum(axis=1)
+        self.decision_scores_ = self.bin_scores_.ravel().take(flat).sum(axis=1)
         return self
 
     def _bin_index(self, X: np.ndarray, lows: np.ndarray, widths: np.ndarray) -> np.ndarray:
-        return np.clip(np.floor((X - lows) / widths), 0, self.n_bins - 1).astype(np.intp)
+        position = X - lows  # one temporary, the rest in place: X may be millions of rows
+        position /= widths
+        np.floor(position, out=position)
+        np.clip(position, 0, self.n_bins - 1, out=position)
+        return position.astype(np.intp)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
