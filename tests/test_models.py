@@ -214,3 +214,24 @@ def test_a_detector_that_cannot_be_pickled_is_refused_before_anything_is_stored(
         assert opened.list("lambda") == []
     finally:
         opened.close()
+
+
+def test_a_file_is_read_one_chunk_ahead_of_scoring(X, tmp_path, store):
+    """While a chunk is scored the next one is being read; the reader is gone once done."""
+    import threading
+
+    path = write_csv(tmp_path / "in.csv", X, ["a", "b", "c"])
+    adcore.fit(path, name="ahead", store=store)
+    model = adcore.load_model("ahead", store=store)
+    seen: list[bool] = []
+
+    def readers(_rows: int) -> None:  # on_chunk: is a reader thread alive?
+        seen.append(any(t.name == "adcore-read-ahead" for t in threading.enumerate()))
+
+    summary = score_file(model, path, tmp_path / "out.csv", chunk_size=50, on_chunk=readers)
+    assert summary.n_rows == len(X) and len(seen) == 8 and seen[0]
+    assert not [t for t in threading.enumerate() if t.name == "adcore-read-ahead"]
+    expected = model.score(X).scores
+    np.testing.assert_array_equal(
+        [float(line.split(",")[0]) for line in (tmp_path / "out.csv").read_text().splitlines()[1:]], expected
+    )

@@ -120,15 +120,18 @@ def score_file(
     if output is not None and stream is None:
         check_output_path(output, fmt, inputs=(input_path,))  # never over the file being read
     opts = model.schema.read_options
-    chunks = read_ahead(  # the next chunk is read while this one is scored and written
-        iter_dataset_chunks(
-            input_path,
-            chunk_size=chunk_size,
-            columns=columns if columns is not None else opts.get("columns"),
-            header=header if header is not None else opts.get("header"),
-            nan_policy=nan_policy,
-        )
+    chunks = iter_dataset_chunks(
+        input_path,
+        chunk_size=chunk_size,
+        columns=columns if columns is not None else opts.get("columns"),
+        header=header if header is not None else opts.get("header"),
+        nan_policy=nan_policy,
     )
+    if _is_regular_file(input_path):
+        # The next chunk is read while this one is scored and written. Local files only:
+        # elsewhere (a remote object, a pipe) one read can wait indefinitely, and a failing
+        # run must not wait for the reader to finish its chunk before it can stop.
+        chunks = read_ahead(chunks)
     summary = ScoreSummary(model.ref, output=os.fspath(output) if output is not None else None)
     writer = _writer(output, fmt, stream)
     try:
@@ -165,6 +168,11 @@ def score_file(
         raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _is_regular_file(path: str | os.PathLike) -> bool:
+    name = os.fspath(path)
+    return name != "-" and os.path.isfile(name)
 
 
 def _writer(
