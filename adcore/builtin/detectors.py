@@ -56,9 +56,9 @@ class HBOS:
             X = np.ldexp(X, self.scale_exponents_)
             lows, highs = X.min(axis=0), X.max(axis=0)
         widths = _hbos_widths(lows, highs, self.n_bins)
-        # Each value's bin as a flat index into the (features x bins) table, made in place.
-        flat = self._bin_index(X, lows, widths)
-        flat += np.arange(n_features, dtype=np.intp) * self.n_bins
+        position = X - lows  # one temporary, the rest in place: X may be millions of rows
+        position /= widths
+        flat = self._flat_bins(position)
         counts = np.bincount(flat.ravel(), minlength=n_features * self.n_bins)
         counts = counts.reshape(n_features, self.n_bins)
         self.heights_ = counts / counts.max(axis=1, keepdims=True)
@@ -71,12 +71,17 @@ class HBOS:
         self.decision_scores_ = self.bin_scores_.ravel().take(flat).sum(axis=1)
         return self
 
-    def _bin_index(self, X: np.ndarray, lows: np.ndarray, widths: np.ndarray) -> np.ndarray:
-        position = X - lows  # one temporary, the rest in place: X may be millions of rows
-        position /= widths
+    def _flat_bins(self, position: np.ndarray) -> np.ndarray:
+        """Each value's bin as a flat index into the (features x bins) table.
+
+        ``position`` (rows x features, in bin widths from each feature's low edge) is
+        overwritten: fit and scoring handle millions of rows, so no more temporaries than needed.
+        """
         np.floor(position, out=position)
         np.clip(position, 0, self.n_bins - 1, out=position)
-        return position.astype(np.intp)
+        bins = position.astype(np.intp)
+        bins += np.arange(bins.shape[1], dtype=np.intp) * self.n_bins
+        return bins
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -91,27 +96,15 @@ class HBOS:
                 X = np.ldexp(X, exponents)
             position = X - self.lows_
             position /= self.widths_
-        n_bins = self.n_bins
         outside = position < -self.tol
-        outside |= position > n_bins + self.tol
-        np.floor(position, out=position)
-        np.clip(position, 0, n_bins - 1, out=position)
+        outside |= position > self.n_bins + self.tol
         table = getattr(self, "bin_scores_", None)
         if table is None:  # a model pickled before bin_scores_ existed
             table = -np.log(self.heights_ + self.alpha)
-        contributions = _lookup(table, position.astype(np.intp))
+        contributions = table.ravel().take(self._flat_bins(position))
         # A value beyond the histogram (by more than tol bins) falls in an empty bin.
         contributions[outside] = -np.log(self.alpha)
         return contributions.sum(axis=1)
-
-
-def _lookup(table: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    """``table[j, bins[i, j]]`` for every row i and feature j, as one flat ``take``.
-
-    ``bins`` (intp, rows x features) is modified in place into flat indices.
-    """
-    bins += np.arange(bins.shape[1], dtype=np.intp) * table.shape[1]
-    return table.ravel().take(bins)
 
 
 #: HBOS rescales a column whose largest magnitude reaches 2**_HUGE_EXP, so that its range

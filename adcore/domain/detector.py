@@ -91,11 +91,9 @@ def _cache_key(model: type, values: dict[str, Any], *settings: Any) -> tuple[Any
 
     Only plain immutable values count: a list or dict parameter could change in place.
     """
-    items = (*values.items(), *settings)
-    flat = [v for item in items for v in (item if isinstance(item, tuple) else (item,))]
-    if not all(v is None or type(v) in (str, int, float, bool) for v in flat):
+    if not all(v is None or type(v) in (str, int, float, bool) for v in (*values.values(), *settings)):
         return None
-    return (id(model), model, *items)
+    return (model, *values.items(), *settings)
 
 
 def _is_frame(X: Any) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 
 #: Arrow type names whose values buffer is laid out as this numpy dtype.
 _PLAIN = {"double": np.dtype(np.float64), "int64": np.dtype(np.int64)}
+_ARROW_NAME = {dtype: name for name, dtype in _PLAIN.items()}
 
 
 def to_numpy(array: Any) -> np.ndarray:
@@ -43,10 +44,10 @@ def from_numpy(values: Any, pa: Any, *, nan_is_null: bool = False) -> Any:
     if isinstance(values, np.ndarray) and values.ndim == 1:
         if not values.dtype.isnative:  # Arrow has no byte-swapped arrays: the machine's order
             values = values.astype(values.dtype.newbyteorder("="))
-        name = {"float64": "double", "int64": "int64"}.get(values.dtype.name)
+        name = _ARROW_NAME.get(values.dtype)
         plain = name is not None and not (nan_is_null and name == "double" and np.isnan(values).any())
         if plain:
             contiguous = np.ascontiguousarray(values)
-            arrow_type = pa.float64() if name == "double" else pa.int64()
+            arrow_type = pa.type_for_alias(name)
             return pa.Array.from_buffers(arrow_type, len(contiguous), [None, pa.py_buffer(contiguous)])
     return pa.array(values, from_pandas=nan_is_null)

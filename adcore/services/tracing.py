@@ -43,8 +43,6 @@ _lock = threading.Lock()
 #: None: not decided yet; False: off; otherwise the tracer spans are made with.
 _tracer: Any = None
 _exporter: str | None = None
-#: ``opentelemetry.trace.get_current_span`` once tracing is on (kept here: no import per span).
-_current_span: Any = None
 
 
 def requested_exporter(environ: Mapping[str, str] | None = None) -> str | None:
@@ -106,15 +104,7 @@ def _configure_from_env(exporter_name: str) -> Any:
     atexit.register(provider.shutdown)  # flush what a short CLI run recorded before the process ends
     # Global, so a plugin's own instrumentation (an HTTP client, a database driver) joins our traces.
     trace.set_tracer_provider(provider)
-    _remember_current_span()
     return trace.get_tracer(TRACER_NAME)
-
-
-def _remember_current_span() -> None:
-    global _current_span
-    from opentelemetry import trace
-
-    _current_span = trace.get_current_span
 
 
 def configure(provider: Any | None) -> None:
@@ -127,8 +117,6 @@ def configure(provider: Any | None) -> None:
     with _lock:
         _tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
         _exporter = None
-    if provider is not None:
-        _remember_current_span()
 
 
 def span(
@@ -162,7 +150,9 @@ def span(
 
 def _in_dropped_trace() -> bool:
     """Whether the current span belongs to a trace the sampler did not record."""
-    current = _current_span()
+    from opentelemetry.trace import get_current_span  # imported already: tracing is on
+
+    current = get_current_span()
     return not current.is_recording() and current.get_span_context().is_valid
 
 
