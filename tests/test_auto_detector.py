@@ -64,7 +64,7 @@ def test_auto_records_its_reasoning(pyod_pool, local_set):
     assert weights.shape == (4,) and np.isclose(weights.sum(), 1.0) and (weights > 0).all()
     assert choice["anchor"] == "pyod:iforest"
     assert any("mean of 3 seeds" in r for r in choice["reasons"])
-    assert any("x1.5 for pyod:iforest" in r for r in choice["reasons"])
+    assert any("x1.8 for pyod:iforest" in r for r in choice["reasons"])
 
 
 def test_anchor_weight_moves_weight_to_the_first_member(pyod_pool, local_set):
@@ -136,3 +136,73 @@ def test_cli_explains_the_choice(pyod_pool, tmp_path, capfd):
     assert summary["metadata"]["ensemble"]["choice"]["members"][0] == "pyod:iforest"
     assert run_cli(["run", "--algo", "hbos", "-i", str(path), "-o", out, "--explain-choice"]) == 0
     assert "no choice to explain: --algo hbos" in capfd.readouterr().err
+
+
+def test_past_max_fit_rows_members_fit_on_a_sample_and_score_every_row(pyod_pool):
+    X, y = make_anomalies("local", n_samples=3000, n_features=6, seed=12)
+    full = _fit(X)
+    sampled = _fit(X, max_fit_rows=600).estimator_
+    assert any("3000 rows > 600" in r for r in sampled.choice_["reasons"])
+    anchor, *others = sampled.members_
+    assert anchor.decision_scores_.shape == (3000,)  # the anchor sees every row
+    assert all(m.decision_scores_.shape == (600,) for m in others)
+    assert sampled.member_scores_.shape == (3000, len(sampled.member_names_))
+    assert sampled.decision_scores_.shape == (3000,)
+    assert roc_auc(y, sampled.decision_scores_) > roc_auc(y, full.decision_scores_) - 0.03
+
+
+def test_a_sample_is_repeatable_with_a_seed(pyod_pool):
+    X, _ = make_anomalies("global", n_samples=1500, n_features=4, seed=13)
+    first, second = _fit(X, max_fit_rows=300), _fit(X, max_fit_rows=300)
+    assert np.array_equal(first.decision_scores_, second.decision_scores_)
+
+
+def test_a_sampled_row_keeps_its_fit_time_score(pyod_pool):
+    # kNN distance: a fitted row scored again as new data finds itself at distance 0, so its
+    # score is its (k-1)-th neighbour's, biased low against the rows outside the sample
+    X = np.random.default_rng(14).normal(size=(3000, 6))
+    sampled = _fit(X, max_fit_rows=600).estimator_
+    rows = sampled.sample_indices_
+    assert rows.shape == (600,) and np.array_equal(rows, np.unique(rows))
+    position = sampled.member_names_.index("pyod:knn")
+    knn = sampled.member_scores_[:, position]
+    outside = np.setdiff1d(np.arange(len(X)), rows)
+    assert abs(knn[rows].mean() / knn[outside].mean() - 1) < 0.015
+    rescored = sampled.members_[position].decision_function(X[rows])
+    assert rescored.mean() / knn[outside].mean() < 0.975  # what keeping the fit-time score avoids
+
+
+def test_members_library_warnings_go_to_the_reasons_not_to_stderr(pyod_pool, recwarn):
+    X, _ = make_anomalies("global", n_samples=400, n_features=4, seed=15)
+    X = np.column_stack([X, X[:, 0]])  # a repeated column: MCD's covariance is singular
+    choice = _fit(X).estimator_.choice_
+    noted = [r for r in choice["reasons"] if "libraries warned" in r]
+    assert noted and "covariance matrix" in noted[0]
+    assert not [w for w in recwarn if "covariance" in str(w.message)]
+
+
+def test_without_algo_run_and_fit_use_auto(pyod_pool, tmp_path, capfd):
+    from adcore.cli.main import run_cli
+
+    X, _ = make_anomalies("global", n_samples=200, n_features=3, seed=4)
+    path = tmp_path / "x.csv"
+    np.savetxt(path, X, delimiter=",", header="a,b,c", comments="")
+    implicit, explicit = str(tmp_path / "implicit.csv"), str(tmp_path / "explicit.csv")
+    assert run_cli(["run", "-i", str(path), "-o", implicit, "--seed", "3"]) == 0
+    assert capfd.readouterr().err.startswith("core:auto: ")
+    assert run_cli(["run", "--algo", "auto", "-i", str(path), "-o", explicit, "--seed", "3"]) == 0
+    assert (tmp_path / "implicit.csv").read_text() == (tmp_path / "explicit.csv").read_text()
+    store = str(tmp_path / "models")
+    assert run_cli(["fit", "-i", str(path), "--model", "m", "--store", store, "--seed", "3"]) == 0
+    assert capfd.readouterr().out.strip() == "m@1"
+    assert run_cli(["models", "show", "m", "--store", store, "--json"]) == 0
+    assert json.loads(capfd.readouterr().out)["algorithm"] == "core:auto"
+
+
+def test_a_time_series_defaults_to_ts_auto():
+    from adcore.cli.options import algo_or_default
+
+    assert algo_or_default(None, None, None) == "auto"
+    assert algo_or_default(None, "timestamp", None) == "ts:auto"
+    assert algo_or_default(None, None, "host") == "ts:auto"
+    assert algo_or_default("core:hbos", "timestamp", None) == "core:hbos"

@@ -29,7 +29,12 @@ def register(app: typer.Typer) -> None:
     @app.command("fit")
     @help_paragraphs
     def fit_cmd(
-        algo: str = typer.Option(..., "--algo", "-a", help="Detector name, e.g. core:hbos (adcore algos)."),
+        algo: str | None = typer.Option(
+            None,
+            "--algo",
+            "-a",
+            help="Detector name, e.g. core:hbos (adcore algos). Default: auto (ts:auto with --time).",
+        ),
         input_path: str = options.INPUT,
         model: str = typer.Option(..., "--model", "-m", help="Model name; each fit stores the next version."),
         store: str = STORE,
@@ -70,6 +75,7 @@ def register(app: typer.Typer) -> None:
         """
         import contextlib
 
+        algo = options.algo_or_default(algo, time_column, series_column)
         if time_column or series_column or algo.startswith("ts:"):
             _fit_timeseries(
                 algo,

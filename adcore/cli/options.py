@@ -83,6 +83,19 @@ ON_BAD_FILE = typer.Option(
 )
 
 
+#: What --algo means when it is not given: the label-free choice of detectors (core:auto),
+#: or its time-series counterpart when --time or --series says the data is a time series.
+DEFAULT_ALGO = "auto"
+DEFAULT_TS_ALGO = "ts:auto"
+
+
+def algo_or_default(algo: str | None, time_column: str | None, series_column: str | None) -> str:
+    """``--algo`` as given, else ``auto`` (``ts:auto`` with ``--time``/``--series``)."""
+    if algo:
+        return algo
+    return DEFAULT_TS_ALGO if time_column or series_column else DEFAULT_ALGO
+
+
 def split_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
     """``["key=a", "endpoint_url=http://..."]`` -> a dict; a pair without '=' is refused by name."""
     from adcore.errors import ParameterError

@@ -91,8 +91,12 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     @help_paragraphs
     def run_cmd(
-        algo: str = typer.Option(
-            ..., "--algo", "-a", help="Detector name (adcore algos), or several for an ensemble: a,b,c."
+        algo: str | None = typer.Option(
+            None,
+            "--algo",
+            "-a",
+            help="Detector name (adcore algos), or several for an ensemble: a,b,c. Default: auto, "
+            "a label-free choice of detectors (see --explain-choice); ts:auto with --time.",
         ),
         input_path: str = options.INPUT,
         output: str = options.OUTPUT,
@@ -133,6 +137,7 @@ def register(app: typer.Typer) -> None:
         from adcore.errors import ParameterError
         from adcore.services.detect import fit_detect
 
+        algo = options.algo_or_default(algo, time_column, series_column)
         target = resolve_output(output, fmt, as_json, input_path=input_path)
         if time_column or series_column or algo.startswith("ts:"):
             _run_timeseries(
