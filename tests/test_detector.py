@@ -490,3 +490,26 @@ def test_top_anomalies_are_the_head_of_anomalies_without_building_the_rest():
     assert result.top_anomalies(None) == everything
     scores = [a.score for a in everything]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_results_confidence_is_computed_when_read_and_matches_the_detectors():
+    import pickle
+
+    from adcore.services.detect import fit_detect
+
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(400, 3)), rng.normal(5, 1, size=(20, 3))])
+    detector = Detector("core:hbos", random_state=0)
+    result = fit_detect(detector, adcore.Dataset.from_array(X))
+    top = result.top_anomalies(5)  # only these rows' confidences are needed for a summary
+    assert "_confidence_stored" not in result.__dict__ or result.__dict__["_confidence_stored"] is None
+    full = detector.predict_confidence()
+    assert [a.confidence for a in top] == full[[a.index for a in top]].tolist()
+    assert np.array_equal(result.confidence, full)  # the whole array, on first read
+    assert np.array_equal(pickle.loads(pickle.dumps(result)).confidence, full)
+    given = adcore.DetectionResult(
+        "a", {}, np.array([1.0, 2.0]), np.array([0, 1]), 1.5, confidence=np.array([0.6, 0.9])
+    )
+    assert given.confidence.tolist() == [0.6, 0.9] and given.confidence_at(np.array([1])).tolist() == [0.9]
+    bare = adcore.DetectionResult("a", {}, np.array([1.0, 2.0]), np.array([0, 1]), 1.5)
+    assert bare.confidence is None and bare.confidence_at(np.array([0, 1])).tolist() == [1.0, 1.0]

@@ -7,6 +7,7 @@ more anomalous.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -56,26 +57,38 @@ class HBOS:
             X = np.ldexp(X, self.scale_exponents_)
             lows, highs = X.min(axis=0), X.max(axis=0)
         widths = _hbos_widths(lows, highs, self.n_bins)
-        position = X - lows  # one temporary, the rest in place: X may be millions of rows
-        position /= widths
-        flat = self._flat_bins(position)
-        counts = np.bincount(flat.ravel(), minlength=n_features * self.n_bins)
-        counts = counts.reshape(n_features, self.n_bins)
-        self.heights_ = counts / counts.max(axis=1, keepdims=True)
         self.lows_, self.widths_ = lows, widths
         self.n_features_in_ = n_features
+        # Block by block, so that every temporary stays in the CPU cache: on 2,000,000 x 20
+        # rows whole-matrix temporaries (320 MB each) made the fit memory-bound. The bins
+        # are kept in the smallest integer type that holds them, for the scores below.
+        cells = n_features * self.n_bins
+        counts = np.zeros(cells, dtype=np.intp)
+        kept = np.empty(X.shape, dtype=np.min_scalar_type(cells - 1))
+        for rows in _blocks(X.shape[0], n_features):
+            position = X[rows] - lows
+            position /= widths
+            flat = self._flat_bins(position)
+            counts += np.bincount(flat.ravel(), minlength=cells)
+            kept[rows] = flat
+        counts = counts.reshape(n_features, self.n_bins)
+        self.heights_ = counts / counts.max(axis=1, keepdims=True)
         # Each bin's score contribution, once: scoring becomes a table lookup. The training
         # rows' bins are already known, so their scores come for free (a stream refits
         # every window; rescoring the window was a third of each refit).
         self.bin_scores_ = -np.log(self.heights_ + self.alpha)
-        self.decision_scores_ = self.bin_scores_.ravel().take(flat).sum(axis=1)
+        table = self.bin_scores_.ravel()
+        scores = np.empty(X.shape[0])
+        for rows in _blocks(X.shape[0], n_features):
+            scores[rows] = table.take(kept[rows].astype(np.intp)).sum(axis=1)
+        self.decision_scores_ = scores
         return self
 
     def _flat_bins(self, position: np.ndarray) -> np.ndarray:
         """Each value's bin as a flat index into the (features x bins) table.
 
         ``position`` (rows x features, in bin widths from each feature's low edge) is
-        overwritten: fit and scoring handle millions of rows, so no more temporaries than needed.
+        overwritten: no more temporaries than needed.
         """
         np.floor(position, out=position)
         np.clip(position, 0, self.n_bins - 1, out=position)
@@ -86,25 +99,36 @@ class HBOS:
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         exponents = getattr(self, "scale_exponents_", None)  # absent in models pickled before it
-        # A value far beyond a huge (or tiny) training range may overflow to +-inf here:
-        # still ordered, never NaN (lows_ and widths_ are finite, widths_ > 0), so it
-        # lands outside the histogram.
-        # In place, and one flat lookup: half the passes over the data of the plain
-        # expression (2x faster on 100,000 x 20), the same floats to the bit.
-        with np.errstate(over="ignore"):
-            if exponents is not None:
-                X = np.ldexp(X, exponents)
-            position = X - self.lows_
-            position /= self.widths_
-        outside = position < -self.tol
-        outside |= position > self.n_bins + self.tol
         table = getattr(self, "bin_scores_", None)
         if table is None:  # a model pickled before bin_scores_ existed
             table = -np.log(self.heights_ + self.alpha)
-        contributions = table.ravel().take(self._flat_bins(position))
-        # A value beyond the histogram (by more than tol bins) falls in an empty bin.
-        contributions[outside] = -np.log(self.alpha)
-        return contributions.sum(axis=1)
+        table = table.ravel()
+        out_of_range = -np.log(self.alpha)
+        scores = np.empty(X.shape[0])
+        # Block by block (see fit), in place, and one flat lookup: the same floats to the bit
+        # as the whole-matrix expression.
+        for rows in _blocks(X.shape[0], X.shape[1]):
+            with np.errstate(over="ignore"):
+                # A value far beyond a huge (or tiny) training range may overflow to +-inf
+                # here: still ordered, never NaN (lows_ and widths_ are finite, widths_ > 0),
+                # so it lands outside the histogram.
+                block = X[rows] if exponents is None else np.ldexp(X[rows], exponents)
+                position = block - self.lows_
+                position /= self.widths_
+            outside = position < -self.tol
+            outside |= position > self.n_bins + self.tol
+            contributions = table.take(self._flat_bins(position))
+            # A value beyond the histogram (by more than tol bins) falls in an empty bin.
+            contributions[outside] = out_of_range
+            scores[rows] = contributions.sum(axis=1)
+        return scores
+
+
+def _blocks(n_rows: int, n_features: int, cells: int = 1 << 16) -> Iterator[slice]:
+    """Row slices of about ``cells`` values each (at least one row): a float64 block of 512 kB."""
+    step = max(1, cells // max(n_features, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
 
 
 #: HBOS rescales a column whose largest magnitude reaches 2**_HUGE_EXP, so that its range

@@ -73,7 +73,17 @@ def _reader_went_away() -> bool:
     return any(type(stream).__name__ == "PacifyFlushWrapper" for stream in (sys.stdout, sys.stderr))
 
 
+#: numpy asks Linux for transparent huge pages for every array of 4 MB or more. Where the
+#: kernel compacts memory synchronously for such requests (``defrag = madvise``, its default)
+#: and free memory is fragmented (a machine with a busy page cache), each fresh large array
+#: stalls: ``adcore run`` on 2,000,000 x 20 rows spent 1 s of 3.2 s there (docs/benchmarks.md).
+#: The CLI's arrays are touched once or twice each, too few passes for larger pages to repay.
+#: Set before numpy is imported; a value the user set wins.
+NUMPY_HUGEPAGE_DEFAULT = ("NUMPY_MADVISE_HUGEPAGE", "0")
+
+
 def main() -> None:
+    os.environ.setdefault(*NUMPY_HUGEPAGE_DEFAULT)
     code = run_cli(sys.argv[1:])
     # Everything the command made is about to be torn down with the interpreter: frozen objects
     # are not traversed by the collector at shutdown, which saves half a second after a run that

@@ -756,6 +756,11 @@ class Detector:
         """
         self._check_fitted()
         scores = self.decision_scores_ if X is None else self.decision_function(X)
+        return self.confidence_of_scores(scores)
+
+    def confidence_of_scores(self, scores: np.ndarray) -> np.ndarray:
+        """:meth:`predict_confidence` of rows whose scores are known already."""
+        self._check_fitted()
         return confidence_from_scores(scores, self._sorted_train_scores, self.threshold_)
 
 

@@ -102,7 +102,7 @@ def fit_detect(
         scores=np.asarray(detector.decision_scores_, dtype=np.float64),
         labels=np.asarray(detector.labels_, dtype=np.int64),
         threshold=float(detector.threshold_),
-        confidence=detector.predict_confidence(),
+        confidence_of=detector.confidence_of_scores,
         feature_names=list(dataset.feature_names),
         metadata=metadata,
         p_values=getattr(detector, "train_p_values_", None),
