@@ -156,7 +156,9 @@ def _open_source(
     if header not in (None, True, False):
         raise DataError(f"header must be True, False or None (detect), got {header!r}", path=path)
     if fmt in ("csv", "tsv"):
-        return _CsvReader(path, "," if fmt == "csv" else "\t", chunk or _TEXT_CHUNK, columns, header).source()
+        reader = _CsvReader(path, "," if fmt == "csv" else "\t", chunk or _TEXT_CHUNK, columns, header)
+        reader.whole_file = chunk is None
+        return reader.source()
     if fmt == "jsonl":
         return _open_jsonl(path, chunk or _TEXT_CHUNK, columns)
     if fmt == "json":

@@ -228,3 +228,18 @@ def test_tiny_blocks_give_the_same_result(monkeypatch, tmp_path, name):
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
     columns = ["a"] if name.startswith("passthrough") or name.startswith("bad utf8") else None
     assert_same(*read_both(monkeypatch, path, columns=columns, nan_policy="drop"))
+
+
+def test_a_whole_file_read_sized_too_small_from_its_first_block_grows(monkeypatch, tmp_path):
+    """``read_dataset`` sizes one matrix from the first block's bytes per row: long rows first
+    and short ones after make that estimate far too small, and the matrix must grow."""
+    from adcore.io import arrow_csv
+
+    monkeypatch.setattr(arrow_csv, "BLOCK_BYTES", 4096)
+    rows = [f"{'long text ' * 20},{i},{i / 7}" for i in range(200)]
+    rows += [f"s,{i},{-i}" for i in range(60_000)]
+    path = tmp_path / "data.csv"
+    path.write_text("id,a,b\n" + "\n".join(rows) + "\n")
+    stdlib, arrow = read_both(monkeypatch, path, columns=["a", "b"])
+    assert_same(stdlib, arrow)
+    assert arrow.X.shape == (60_200, 2) and arrow.X.flags.c_contiguous

@@ -43,6 +43,10 @@ class _CsvReader:
     exists because building a Python string per cell costs several seconds per million rows.
     """
 
+    #: Set by a caller that reads the whole file into one matrix (``read_dataset``): Arrow then
+    #: fills one matrix sized for the file instead of chunks of ``chunk_lines``.
+    whole_file = False
+
     def __init__(
         self,
         path: str,
