@@ -206,3 +206,21 @@ def test_a_time_series_defaults_to_ts_auto():
     assert algo_or_default(None, "timestamp", None) == "ts:auto"
     assert algo_or_default(None, None, "host") == "ts:auto"
     assert algo_or_default("core:hbos", "timestamp", None) == "core:hbos"
+
+
+@pytest.mark.filterwarnings("ignore")  # MCD's warnings pass here, as intended
+def test_off_the_main_thread_warnings_are_left_alone(pyod_pool):
+    # catch_warnings swaps process-wide state: two overlapping fits in a server's worker
+    # threads would restore each other's, so only the main thread (the CLI) captures
+    import threading
+    import warnings
+
+    X, _ = make_anomalies("global", n_samples=400, n_features=4, seed=15)
+    X = np.column_stack([X, X[:, 0]])
+    filters = list(warnings.filters)
+    out: dict = {}
+    worker = threading.Thread(target=lambda: out.update(choice=_fit(X).estimator_.choice_))
+    worker.start()
+    worker.join()
+    assert not [r for r in out["choice"]["reasons"] if "libraries warned" in r]
+    assert warnings.filters == filters

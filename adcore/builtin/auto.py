@@ -50,6 +50,7 @@ and why, and each member's agreement weight.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -175,7 +176,14 @@ def _library_warnings(reasons: list[str], shown: int = 3) -> Iterator[None]:
     part of why it chose as it did: it goes in the reasons (``--explain-choice``, ``--json``),
     counted once per kind, and not as dozens of lines on stderr. Warnings from the member
     threads are caught too: the filter is process-wide while it is active.
+
+    Only on the main thread (the CLI): ``catch_warnings`` swaps process-wide state, and two
+    fits overlapping in a server's worker threads would each restore what the other set,
+    leaving every later warning recorded into a list nobody reads. There they pass as usual.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield

@@ -76,6 +76,14 @@ class DetectionResult:
     #: Scores -> confidences, when ``confidence`` was not given: computed for the rows read.
     confidence_of: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickle carries the confidence values, not ``confidence_of`` (it would drag the
+        fitted detector along)."""
+        state = dict(self.__dict__)
+        state["_confidence_stored"] = self.confidence
+        state["confidence_of"] = None
+        return state
+
     def confidence_at(self, rows: np.ndarray) -> np.ndarray:
         """The confidence of ``rows`` only (all ones when the result has none)."""
         stored = self.__dict__.get("_confidence_stored")

@@ -177,7 +177,10 @@ def _chunks(reader: _CsvReader, offset: int, pa: Any, pcsv: Any, pc: Any) -> Ite
                 # row: no growing copies, and no concatenation of chunks after (320 MB each
                 # on 2,000,000 x 20 rows). Rows never written are never touched, so an
                 # estimate too high costs address space, not memory; too low, it doubles.
-                X = np.empty((max(n_rows, int(remaining / block_bytes * n_rows * 1.05) + 1024), len(feat)))
+                # No row is shorter than one byte per column, so the estimate stays below
+                # about 1.05 x (file bytes / columns) rows: at most 8.4 bytes per file byte.
+                estimate = int(remaining / block_bytes * n_rows * 1.05) + 1024
+                X = np.empty((max(n_rows, estimate), len(feat)))
             while start < n_rows:
                 take = min(n_rows - start, size - filled)
                 if filled + take > X.shape[0]:
