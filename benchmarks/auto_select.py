@@ -209,7 +209,7 @@ def mean_ranks(table: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(filled, axis=0), axis=0).mean(axis=1)
 
 
-def choose_pool(single: np.ndarray) -> list[str]:
+def pool_by_family(single: np.ndarray) -> list[str]:
     """One candidate per family: the one with the best mean rank over the datasets given.
 
     ``single`` holds each candidate's ROC-AUC (rows, in :data:`CANDIDATES` order) on the
@@ -328,14 +328,14 @@ def leave_one_out(
     tables = PoolTables(mats, ys)
     picks: Counter = Counter()
     for j, key in enumerate(keys):
-        pool = choose_pool(np.delete(single, j, axis=1))
+        pool = pool_by_family(np.delete(single, j, axis=1))
         aucs = tables.aucs(pool)
         gaps = aucs - tables.iforest[None, :]
         weight = choose_anchor_weight(np.delete(aucs, j, axis=1), np.delete(gaps, j, axis=1))
         picks[f"{','.join(pool)} x{weight:g}"] += 1
         rows[key]["auto_loo"] = float(aucs[list(ANCHOR_GRID).index(weight), j])
         rows[key]["auto_loo_choice"] = {"pool": pool, "anchor_weight": weight}
-    pool = choose_pool(single)
+    pool = pool_by_family(single)
     aucs = tables.aucs(pool)
     weight = choose_anchor_weight(aucs, aucs - tables.iforest[None, :])
     sweep = {

@@ -273,7 +273,8 @@ class AutoDetector:
         pool, names, reasons = self._plan(*X.shape)
         planned = self._build(names)
         sample = self._sample(X.shape[0], reasons)
-        rows = [X if name == names[0] or sample is None else X[sample] for name, _ in planned]
+        sampled = X if sample is None else X[sample]  # one copy, shared by every member fitted on it
+        rows = [X if name == names[0] else sampled for name, _ in planned]
         workers = effective_jobs(self.jobs, len(planned))
         with _library_warnings(reasons):
             dropped = self._fit_members(X, names, planned, rows, workers, sample, reasons)

@@ -28,8 +28,12 @@ class Anomaly:
         return out
 
 
+#: Where an instance keeps its confidence array, given or computed (see _ComputedOnRead).
+_CONFIDENCE_KEY = "_confidence_stored"
+
+
 class _ComputedOnRead:
-    """A dataclass field that, left as None, is computed on its first read and kept.
+    """``DetectionResult.confidence``: left as None, computed on its first read and kept.
 
     ``DetectionResult.confidence`` needs a search of every row's score among the training
     scores (0.5 s on 2,000,000 rows), while a run's summary shows ten rows' and its output
@@ -37,19 +41,16 @@ class _ComputedOnRead:
     and the full array is made only if someone reads it.
     """
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.stored = f"_{name}_stored"
-
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return None  # the dataclass default
-        value = obj.__dict__.get(self.stored)
+        value = obj.__dict__.get(_CONFIDENCE_KEY)
         if value is None and obj.confidence_of is not None:
-            value = obj.__dict__[self.stored] = obj.confidence_of(obj.scores)
+            value = obj.__dict__[_CONFIDENCE_KEY] = obj.confidence_of(obj.scores)
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.stored] = value
+        obj.__dict__[_CONFIDENCE_KEY] = value
 
 
 @dataclass
@@ -80,13 +81,13 @@ class DetectionResult:
         """A pickle carries the confidence values, not ``confidence_of`` (it would drag the
         fitted detector along)."""
         state = dict(self.__dict__)
-        state["_confidence_stored"] = self.confidence
+        state[_CONFIDENCE_KEY] = self.confidence
         state["confidence_of"] = None
         return state
 
     def confidence_at(self, rows: np.ndarray) -> np.ndarray:
         """The confidence of ``rows`` only (all ones when the result has none)."""
-        stored = self.__dict__.get("_confidence_stored")
+        stored = self.__dict__.get(_CONFIDENCE_KEY)
         if stored is not None:
             return np.asarray(stored, dtype=np.float64)[rows]
         if self.confidence_of is not None:
